@@ -1,0 +1,225 @@
+"""Datasets for character models, and the tf.data training pipeline with augmentation.
+
+Every loader returns a :class:`CharDataset` of images already passed through
+``preprocess.normalize_char`` (uint8, ink = 255), so training sees exactly what serving
+will feed the model. Normalised copies are cached as npz in ``<data_dir>/cache``.
+``DATASETS`` is the registry of loaders by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from handwrite_digit_ocr.config import DIGITS
+from handwrite_digit_ocr.preprocess import normalize_char
+from ocr_common.datadir import cache_dir, resolve_data_dir
+from ocr_common.io import atomic_write_bytes
+from ocr_common.npz_cache import load_npz
+
+
+@dataclass
+class CharDataset:
+    """Images (N, 28, 28) uint8 ink=255 and integer labels indexing ``labels``.
+
+    ``x_test`` is only for ``evaluate``; training picks its validation split from the
+    training data (``x_val``).
+    """
+
+    labels: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str = ""
+
+    def summary(self) -> str:
+        return f"{self.name}: train {len(self.x_train)}, val {len(self.x_val)}, test {len(self.x_test)}"
+
+
+def normalize_array(images: np.ndarray, size: int = 28) -> np.ndarray:
+    """Run every image through the serving preprocessing; returns uint8 (N, size, size)."""
+    return np.stack([(normalize_char(im, size) * 255).round().astype(np.uint8) for im in images])
+
+
+def _preprocess_version() -> str:
+    """Short hash of the preprocessing source: a changed preprocess invalidates caches."""
+    import hashlib
+
+    from handwrite_digit_ocr import preprocess
+
+    return hashlib.sha256(Path(preprocess.__file__).read_bytes()).hexdigest()[:10]
+
+
+def _cached_normalize(images: np.ndarray, cache: Path) -> np.ndarray:
+    cache = cache.with_name(f"{cache.stem}-{_preprocess_version()}{cache.suffix}")
+    if cache.exists():
+        arr = load_npz(cache)["x"]
+        if len(arr) == len(images):
+            return arr
+    out = normalize_array(images)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=out)
+    atomic_write_bytes(cache, buf.getvalue())
+    return out
+
+
+def read_mnist_npz(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Read an ``mnist.npz`` in the Keras layout (x_train, y_train, x_test, y_test)."""
+    with np.load(path, allow_pickle=False) as d:
+        return (d["x_train"], d["y_train"]), (d["x_test"], d["y_test"])
+
+
+def load_mnist_raw(data_dir: str | Path | None = None):
+    """MNIST as Keras lays it out: ``<data_dir>/mnist.npz`` if present, else Keras' download."""
+    local = resolve_data_dir(data_dir) / "mnist.npz"
+    if local.exists():
+        return read_mnist_npz(local)
+    import keras
+
+    # Downloads once into ~/.keras/datasets and verifies its checksum.
+    return keras.datasets.mnist.load_data()
+
+
+def load_mnist(data_dir: str | Path | None = None, val_size: int = 5000, normalize: bool = True) -> CharDataset:
+    """MNIST; the validation split is the last ``val_size`` training images (at most a tenth)."""
+    (x_tr, y_tr), (x_te, y_te) = load_mnist_raw(data_dir)
+    val_size = min(val_size, len(x_tr) // 10)
+    if normalize:
+        x_tr = _cached_normalize(x_tr, cache_dir() / "mnist_train_norm.npz")
+        x_te = _cached_normalize(x_te, cache_dir() / "mnist_test_norm.npz")
+    y_tr, y_te = y_tr.astype(np.int32), y_te.astype(np.int32)
+    return CharDataset(DIGITS, x_tr[:-val_size], y_tr[:-val_size], x_tr[-val_size:], y_tr[-val_size:], x_te, y_te,
+                       name="mnist")
+
+
+def _lazy(func: str) -> Callable[..., CharDataset]:
+    """A loader from ``handwrite_digit_ocr.letters``, imported on first use (that module
+    imports this one, so a top-level import would be circular)."""
+
+    def load(data_dir: str | Path | None = None) -> CharDataset:
+        from handwrite_digit_ocr import letters
+
+        return getattr(letters, func)(data_dir)
+
+    load.__name__ = load.__qualname__ = func
+    return load
+
+
+DATASETS: dict[str, Callable[..., CharDataset]] = {
+    "mnist": load_mnist,
+    "emnist-letters": _lazy("load_emnist_letters"),
+    "letters-dir": _lazy("load_letters_dir"),
+    "synthetic-letters": _lazy("load_synthetic_letters"),
+}
+
+
+def _load_one(name: str, data_dir: str | Path | None) -> tuple[CharDataset, int]:
+    """``name`` or ``name*k`` -> (dataset, k); ``k`` repeats its training split (oversampling)."""
+    base, _, times = name.strip().partition("*")
+    try:
+        loader = DATASETS[base.strip()]
+    except KeyError:
+        raise KeyError(f"unknown dataset {base.strip()!r}; choose one of {sorted(DATASETS)}") from None
+    if times and not (times.strip().isdigit() and int(times) >= 1):
+        raise ValueError(f"bad repeat count in {name!r}: use name*k with an integer k >= 1")
+    return loader(data_dir), int(times or 1)
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> CharDataset:
+    """Load a registered dataset, or several joined with ``+`` (``letters-dir*3+synthetic-letters``).
+
+    A combination trains on every part's training split (``*k`` repeats one k times, to keep
+    a small real set from being drowned by a large synthetic one) but validates and tests on
+    the FIRST part only: put the real data first, so that model selection and the reported
+    score measure real handwriting, never the synthetic or the other sets' held-out images.
+    """
+    parts = [_load_one(p, data_dir) for p in name.split("+")]
+    first, first_times = parts[0]
+    if len(parts) == 1 and first_times == 1:
+        return first
+    for ds, _ in parts[1:]:
+        if tuple(ds.labels) != tuple(first.labels):
+            raise ValueError(f"cannot combine {first.name} and {ds.name}: their labels differ")
+    x_train = np.concatenate([np.concatenate([ds.x_train] * k) for ds, k in parts])
+    y_train = np.concatenate([np.concatenate([ds.y_train] * k) for ds, k in parts])
+    return CharDataset(first.labels, x_train, y_train, first.x_val, first.y_val, first.x_test, first.y_test,
+                       name=name)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation that covers what real photos differ in (issue: placement, stroke,
+    blur, contrast). Geometry follows the Kaggle recipe: rotation 10 deg, zoom 0.1, shift 0.1."""
+
+    rotation_deg: float = 10.0
+    zoom: float = 0.1
+    shift: float = 0.1
+    stroke_p: float = 0.3  # chance of thicker or thinner strokes (3x3 dilation / erosion)
+    blur_p: float = 0.2  # chance of a Gaussian blur blended in
+    gamma: tuple[float, float] = (0.7, 1.4)  # ink-intensity curve: faint pens, photo contrast
+    noise_std: float = 0.03
+
+
+def make_augmenter(aug: AugmentConfig, seed: int = 0):
+    """Return ``f(images) -> images`` on a (B, H, W, 1) float32 batch in [0, 1] (TF ops)."""
+    import keras
+    import tensorflow as tf
+
+    geometry = keras.Sequential(
+        [
+            keras.layers.RandomRotation(aug.rotation_deg / 360.0, fill_mode="constant", seed=seed),
+            keras.layers.RandomZoom(aug.zoom, fill_mode="constant", seed=seed + 1),
+            keras.layers.RandomTranslation(aug.shift, aug.shift, fill_mode="constant", seed=seed + 2),
+        ]
+    )
+    g = np.exp(-0.5 * (np.arange(-1, 2) ** 2) / 0.8**2)
+    k2 = np.outer(g, g) / np.outer(g, g).sum()
+    blur_kernel = tf.constant(k2[:, :, None, None], tf.float32)
+
+    def per_sample(p, shape):
+        return tf.random.uniform([shape[0], 1, 1, 1]) < p
+
+    def augment(x):
+        x = geometry(x, training=True)
+        shape = tf.shape(x)
+        dil = tf.nn.max_pool2d(x, 3, 1, "SAME")
+        ero = -tf.nn.max_pool2d(-x, 3, 1, "SAME")
+        r = tf.random.uniform([shape[0], 1, 1, 1])
+        x = tf.where(r < aug.stroke_p / 2, dil, tf.where(r < aug.stroke_p, ero, x))
+        blurred = tf.nn.conv2d(x, blur_kernel, 1, "SAME")
+        x = tf.where(per_sample(aug.blur_p, shape), blurred, x)
+        gamma = tf.random.uniform([shape[0], 1, 1, 1], *aug.gamma)
+        x = tf.pow(tf.clip_by_value(x, 1e-6, 1.0), gamma)
+        x = x + tf.random.normal(tf.shape(x), stddev=aug.noise_std) * tf.cast(x > 0.05, tf.float32)
+        x = tf.clip_by_value(x, 0.0, 1.0)
+        # Serving rescales every image so its strongest ink is 1; do the same here.
+        return x / tf.maximum(tf.reduce_max(x, axis=[1, 2, 3], keepdims=True), 1e-3)
+
+    return augment
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, aug: AugmentConfig | None = None,
+                 seed: int = 0):
+    """uint8 images + int labels -> batched, prefetched ``tf.data.Dataset`` of float32 [0, 1]."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        ds = ds.shuffle(min(len(x), 20000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=False)
+    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32)[..., None] / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and aug is not None:
+        augment = make_augmenter(aug, seed)
+        ds = ds.map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,197 @@
+"""Training callbacks shared by every task, so each ``train.py`` gets the same behaviour.
+
+``standard_callbacks`` returns: best checkpoint (atomic), resumable backup (a run killed
+mid-training and restarted with the same command continues from its last finished epoch
+with optimizer state), CSV log (appended across restarts), TensorBoard, an LR schedule,
+optional early stopping. ``plot_history`` draws the training-curve PNG from the CSV log.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Save the model whenever ``monitor`` improves, via temp file + rename.
+
+    Keras' ``ModelCheckpoint`` writes in place: a crash mid-write leaves a truncated file
+    where the previous best used to be. Writing beside it and renaming never does. The best
+    value so far is re-read from the CSV log on resume so a restarted run does not overwrite
+    a better checkpoint with its first (worse) epoch.
+    """
+
+    def __init__(self, path: str | Path, monitor: str = "val_accuracy", mode: str = "max",
+                 weights_only: bool = False, initial_best: float | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.weights_only = weights_only
+        self.best = -math.inf if initial_best is None else self.sign * initial_best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value):
+            return
+        if self.sign * float(value) > self.best:
+            self.best = self.sign * float(value)
+            save_model_atomic(self.model, self.path, weights_only=self.weights_only)
+
+
+def save_model_atomic(model: keras.Model, path: str | Path, weights_only: bool = False) -> Path:
+    """``model.save`` (or ``save_weights``) to a temp name in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keras checks the suffix, so the temp file keeps the real one.
+    suffix = ".weights.h5" if weights_only else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if weights_only:
+            model.save_weights(tmp, overwrite=True)
+        else:
+            model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def best_from_csv(csv_path: str | Path, monitor: str, mode: str = "max") -> float | None:
+    """Best ``monitor`` value recorded in a CSV log, or None."""
+    path = Path(csv_path)
+    if not path.exists():
+        return None
+    values = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                values.append(float(row[monitor]))
+            except (KeyError, TypeError, ValueError):
+                continue
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
+def check_writable(directory: str | Path, min_free_mb: int = 50) -> Path:
+    """Fail fast, before hours of training, if the output folder is unwritable or full."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise SystemExit(f"error: output directory {directory} is not writable: {e}") from None
+    free_mb = shutil.disk_usage(directory).free / 2**20
+    if free_mb < min_free_mb:
+        raise SystemExit(f"error: only {free_mb:.0f} MB free in {directory}; need at least {min_free_mb} MB")
+    return directory
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every file a training run writes, under one run directory."""
+
+    root: Path
+
+    @property
+    def best(self) -> Path:
+        return self.root / "best.keras"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def csv(self) -> Path:
+        return self.root / "log.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def curve(self) -> Path:
+        return self.root / "curve.png"
+
+
+def standard_callbacks(
+    run: RunPaths,
+    monitor: str = "val_accuracy",
+    mode: str = "max",
+    lr_schedule: str = "plateau",
+    base_lr: float = 1e-3,
+    epochs: int = 10,
+    early_stop_patience: int = 0,
+    tensorboard: bool = True,
+    weights_only: bool = False,
+) -> list[keras.callbacks.Callback]:
+    """The callback list every task trains with (see module docstring)."""
+    check_writable(run.root)
+    cbs: list[keras.callbacks.Callback] = [
+        # BackupAndRestore first: on resume it restores weights + optimizer + epoch before
+        # the other callbacks see the first epoch.
+        keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=False),
+        AtomicBestCheckpoint(run.best, monitor, mode, weights_only, initial_best=best_from_csv(run.csv, monitor, mode)),
+        keras.callbacks.CSVLogger(str(run.csv), append=True),
+    ]
+    if lr_schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=2, min_lr=1e-5))
+    elif lr_schedule == "cosine":
+        cbs.append(keras.callbacks.LearningRateScheduler(
+            lambda e: 1e-5 + 0.5 * (base_lr - 1e-5) * (1 + math.cos(math.pi * e / max(1, epochs)))))
+    elif lr_schedule == "exp":
+        cbs.append(keras.callbacks.LearningRateScheduler(lambda e: base_lr * 0.9**e))
+    elif lr_schedule != "none":
+        raise ValueError(f"unknown lr schedule {lr_schedule!r}; choose plateau, cosine, exp, none")
+    if early_stop_patience > 0:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=early_stop_patience))
+    if tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0))
+    return cbs
+
+
+LR_SCHEDULES = ("plateau", "cosine", "exp", "none")
+
+
+def plot_history(csv_path: str | Path, out_png: str | Path, title: str = "") -> Path | None:
+    """Loss and accuracy curves (train vs validation) from the CSV log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path, newline=""))) if Path(csv_path).exists() else []
+    if not rows:
+        return None
+    # A resumed run may log an epoch twice; keep the last record of each epoch.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    epochs = sorted(by_epoch)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+            vals = [float(by_epoch[e][key]) for e in epochs if by_epoch[e].get(key) not in (None, "")]
+            if vals:
+                ax.plot([e + 1 for e in epochs][: len(vals)], vals, style, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = Path(out_png).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+    return Path(out_png)

@@ -1,0 +1,49 @@
+"""Serve every OCR task over HTTP with waitress.
+
+``python server.py --port 8080`` then open http://127.0.0.1:8080/ or POST images to
+``/predict/<task>`` (see DESIGN.md for the contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+# Before TensorFlow is imported (by the model loaders): its C++ start-up chatter hides our log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+log = logging.getLogger("server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
+    ap.add_argument("--port", type=int, default=8080, help="TCP port")
+    ap.add_argument("--models-dir", default="models", help="folder holding manifest.json and the weights")
+    ap.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    args = ap.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import waitress
+
+    from serving import create_app
+
+    app = create_app(args.models_dir)
+    registry = app.extensions["ocr_registry"]
+    for task, state in registry.health().items():
+        if state["ready"]:
+            log.info("task %-9s ready", task)
+        else:
+            log.warning("task %-9s unavailable: %s", task, state["reason"])
+    log.info("listening on http://%s:%d/", args.host, args.port)
+    # waitress buffers a whole body before Flask sees it, so it needs its own cap. It is set well
+    # above Flask's limit: uploads merely too large still get Flask's JSON 413, and only absurd
+    # ones get waitress' plain-text 413.
+    max_body = 4 * app.config["MAX_CONTENT_LENGTH"]
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=max_body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

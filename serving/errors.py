@@ -1,0 +1,69 @@
+"""JSON errors for every failure path.
+
+Clients get ``{"error": {"code": "<short_code>", "message": "..."}}`` whatever went wrong:
+our own :class:`ApiError`, anything werkzeug raises (404, 405, 413 ...), and unexpected
+exceptions, which are logged with their traceback and answered 500 without leaking it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# Short codes for werkzeug's own exceptions; anything else becomes "http_<status>".
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answered as JSON with HTTP status ``code`` and machine code ``error_code``."""
+
+    def __init__(self, code: int, error_code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.error_code = error_code
+        self.message = message
+
+
+def error_response(status: int, error_code: str, message: str) -> Response:
+    resp = jsonify({"error": {"code": error_code, "message": message}})
+    resp.status_code = status
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install handlers so no error path can answer HTML or a traceback."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError) -> Response:
+        return error_response(e.code, e.error_code, e.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        message = e.description or e.name
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"upload too large; the limit is {limit:,} bytes" if limit else message
+        resp = error_response(status, HTTP_CODES.get(status, f"http_{status}"), message)
+        # Keep headers werkzeug computed, e.g. Allow on 405, but not its HTML Content-Type.
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        log.exception("unhandled error while serving a request")
+        return error_response(500, "internal_error", "internal server error; see the server log")

@@ -1,0 +1,230 @@
+"""Which model serves which task, read from ``models/manifest.json``.
+
+The manifest is the only source of truth: a weights file is used only if the manifest names it
+and its sha256 matches, so a half-copied or stale file can never answer requests. Every task
+is loaded once, when the registry is built, and then shared by all requests. A task whose
+weights are missing, corrupt or fail to load is disabled with a reason (shown by ``/health``
+and answered 503); the other tasks keep serving.
+
+Manifest format::
+
+    {"version": 1, "models": [{"name": "digit", "task": "digit", "file": "digit.keras",
+      "config": "digit.json", "sha256": "<hex>", "config_sha256": "<hex>", "architecture": "...",
+      "dataset": "...", "command": "...", "metrics": {...}, "size_bytes": 123}]}
+
+The first entry for a task serves it; later entries for the same task are listed but not loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ocr_common.io import sha256_file
+from serving.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+TASKS: tuple[str, ...] = ("digit", "letter", "word", "doc-edges", "chinese")
+MANIFEST_NAME = "manifest.json"
+
+
+class Predictor(Protocol):
+    """What the server needs from a task's predictor."""
+
+    def predict(self, images: list[np.ndarray]) -> list[Any]:  # items have ``to_dict()``
+        ...
+
+
+def _load_char(model_path: Path, config_path: Path | None) -> Predictor:
+    # Imported here so that importing the server does not pull in TensorFlow until a model loads.
+    from handwrite_digit_ocr.config import CharConfig
+    from handwrite_digit_ocr.predict import CharPredictor
+    from ocr_common.config import load_config
+
+    config = load_config(CharConfig, config_path) if config_path is not None else None
+    return CharPredictor(model_path, config=config)
+
+
+# Task name -> factory(weights path, config path or None) -> predictor. Tasks not listed here
+# have no predictor in this version of the server and answer 503.
+TASK_LOADERS: dict[str, Callable[[Path, Path | None], Predictor]] = {
+    "digit": _load_char,
+    "letter": _load_char,
+}
+
+
+@dataclass
+class ModelEntry:
+    """One manifest entry plus its load state."""
+
+    name: str
+    task: str
+    file: str
+    sha256: str
+    config: str | None = None
+    config_sha256: str | None = None
+    architecture: str | None = None
+    dataset: str | None = None
+    command: str | None = None
+    metrics: dict = field(default_factory=dict)
+    size_bytes: int | None = None
+    predictor: Predictor | None = field(default=None, repr=False)
+    reason: str | None = None  # why it is not ready
+
+    @property
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+    def public(self) -> dict:
+        """What ``/models`` shows (no filesystem paths beyond the file name)."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "architecture": self.architecture,
+            "dataset": self.dataset,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "metrics": self.metrics,
+            "ready": self.ready,
+            "reason": self.reason,
+        }
+
+
+class ModelRegistry:
+    """Loads every manifest entry once and hands predictors to the routes."""
+
+    def __init__(self, models_dir: str | Path = "models", loaders: dict[str, Callable] | None = None):
+        self.models_dir = Path(models_dir)
+        self.loaders = TASK_LOADERS if loaders is None else loaders
+        self.entries: list[ModelEntry] = []
+        self.by_task: dict[str, ModelEntry] = {}  # the entry serving each task
+        self.manifest_error: str | None = None
+        self._load()
+
+    # -- start-up -------------------------------------------------------------------------
+    def _load(self) -> None:
+        manifest = self.models_dir / MANIFEST_NAME
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            raw_entries = data["models"]
+            if not isinstance(raw_entries, list):
+                raise TypeError("'models' must be a list")
+        except FileNotFoundError:
+            self.manifest_error = f"{manifest} not found"
+            log.warning("no model manifest at %s; every task is unavailable", manifest)
+            return
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.manifest_error = f"{manifest} is unreadable: {e}"
+            log.error("cannot read %s: %s; every task is unavailable", manifest, e)
+            return
+
+        for i, raw in enumerate(raw_entries):
+            entry = self._parse_entry(i, raw)
+            if entry is None:
+                continue
+            self.entries.append(entry)
+            if entry.task in self.by_task:
+                entry.reason = f"task {entry.task!r} is already served by {self.by_task[entry.task].name!r}"
+                continue
+            self.by_task[entry.task] = entry
+            self._load_entry(entry)
+
+    def _parse_entry(self, i: int, raw: Any) -> ModelEntry | None:
+        try:
+            if not isinstance(raw, dict):
+                raise TypeError("entry is not an object")
+            metrics = raw.get("metrics") or {}
+            entry = ModelEntry(
+                name=str(raw.get("name") or raw["task"]),
+                task=str(raw["task"]),
+                file=str(raw["file"]),
+                sha256=str(raw["sha256"]).lower(),
+                config=str(raw["config"]) if raw.get("config") else None,
+                config_sha256=str(raw["config_sha256"]).lower() if raw.get("config_sha256") else None,
+                architecture=raw.get("architecture"),
+                dataset=raw.get("dataset"),
+                command=raw.get("command"),
+                metrics=metrics if isinstance(metrics, dict) else {},
+                size_bytes=raw.get("size_bytes"),
+            )
+        except (KeyError, TypeError) as e:
+            log.error("manifest entry %d is invalid (%s); skipped", i, e)
+            return None
+        if entry.task not in TASKS:
+            log.warning("manifest entry %r names unknown task %r; skipped", entry.name, entry.task)
+            return None
+        return entry
+
+    def _resolve(self, name: str) -> Path:
+        """A manifest file name -> path inside ``models_dir``; refuses anything that escapes it."""
+        root = self.models_dir.resolve()
+        path = (root / name).resolve()
+        if root not in path.parents:
+            raise ValueError(f"{name!r} is outside the models folder")
+        return path
+
+    def _verify(self, name: str, expected_sha: str | None, what: str) -> Path:
+        path = self._resolve(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} file {name!r} is missing from {self.models_dir}")
+        if expected_sha is not None:
+            actual = sha256_file(path)
+            if actual != expected_sha:
+                raise ValueError(
+                    f"{what} file {name!r} does not match the manifest "
+                    f"(sha256 {actual[:12]}..., expected {expected_sha[:12]}...); refusing to load it"
+                )
+        return path
+
+    def _load_entry(self, entry: ModelEntry) -> None:
+        loader = self.loaders.get(entry.task)
+        if loader is None:
+            entry.reason = f"this server has no predictor for task {entry.task!r} yet"
+            log.warning("%s: %s", entry.name, entry.reason)
+            return
+        try:
+            # Verify before loading: never deserialise a file the manifest did not vouch for.
+            weights = self._verify(entry.file, entry.sha256, "weights")
+            config = self._verify(entry.config, entry.config_sha256, "config") if entry.config else None
+        except (OSError, ValueError) as e:
+            entry.reason = str(e)
+            log.error("%s (task %s) disabled: %s", entry.name, entry.task, entry.reason)
+            return
+        try:
+            entry.predictor = loader(weights, config)
+        except Exception as e:  # one broken model must not stop the others
+            entry.reason = f"failed to load {entry.file!r}: {type(e).__name__}: {e}"
+            log.exception("%s (task %s) failed to load", entry.name, entry.task)
+            return
+        log.info("%s (task %s, %s) ready", entry.name, entry.task, entry.architecture or "?")
+
+    # -- serving --------------------------------------------------------------------------
+    def reason(self, task: str) -> str | None:
+        """Why ``task`` is not ready, or ``None`` when it is."""
+        entry = self.by_task.get(task)
+        if entry is not None:
+            return entry.reason
+        where = f" ({self.manifest_error})" if self.manifest_error else f" in {self.models_dir / MANIFEST_NAME}"
+        return f"no weights for task {task!r}{where}"
+
+    def get(self, task: str) -> ModelEntry:
+        """The ready entry serving ``task``; ``ApiError`` 404 for unknown tasks, 503 if unavailable."""
+        if task not in TASKS:
+            raise ApiError(404, "unknown_task", f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        entry = self.by_task.get(task)
+        if entry is None or not entry.ready:
+            raise ApiError(503, "model_unavailable", f"task {task!r} is unavailable: {self.reason(task)}")
+        return entry
+
+    def health(self) -> dict[str, dict]:
+        return {task: {"ready": self.reason(task) is None, "reason": self.reason(task)} for task in TASKS}
+
+    def models(self) -> list[dict]:
+        return [e.public() for e in self.entries]

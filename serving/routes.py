@@ -1,0 +1,156 @@
+"""HTTP routes: health, model list, predictions and the web page.
+
+The contract (status codes, JSON shapes) is fixed in DESIGN.md; clients and tests depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+
+from ocr_common.image import ImageDecodeError, decode_image
+from serving.errors import ApiError
+from serving.registry import ModelRegistry
+
+bp = Blueprint("api", __name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+FIELD = "image"
+
+_PLACEHOLDER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>OCR workbench</title></head>
+<body><h1>OCR workbench</h1>
+<p>The web page is not installed. The API is up: see <a href="/health">/health</a> and
+<a href="/models">/models</a>; POST images to <code>/predict/&lt;task&gt;</code>.</p>
+</body></html>
+"""
+
+
+@dataclass
+class Upload:
+    """One decoded image and how to name it in error messages."""
+
+    label: str
+    image: np.ndarray
+
+
+def _registry() -> ModelRegistry:
+    return current_app.extensions["ocr_registry"]
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok", "tasks": _registry().health()})
+
+
+@bp.get("/models")
+def models() -> Response:
+    return jsonify({"models": _registry().models()})
+
+
+@bp.get("/")
+def index() -> Response:
+    # Checked per request: the page is optional and may be added while the server runs.
+    if (STATIC_DIR / "index.html").is_file():
+        return send_from_directory(STATIC_DIR, "index.html")
+    return Response(_PLACEHOLDER, mimetype="text/html")
+
+
+@bp.post("/predict/<task>")
+def predict(task: str) -> Response:
+    # The task name is only ever a dict key (registry.get), never part of a path.
+    entry = _registry().get(task)
+    uploads = read_uploads()
+    preds = entry.predictor.predict([u.image for u in uploads])
+    return jsonify(
+        {
+            "task": task,
+            "model": {"name": entry.name, "architecture": entry.architecture, "sha256": entry.sha256},
+            "results": [p.to_dict() for p in preds],
+        }
+    )
+
+
+@bp.post("/scan")
+def scan() -> Response:
+    """Flattened page as JPEG; needs a doc-edges predictor that offers ``scan(image) -> bytes``."""
+    entry = _registry().get("doc-edges")
+    scan_fn = getattr(entry.predictor, "scan", None)
+    if scan_fn is None:
+        raise ApiError(503, "model_unavailable", "the doc-edges predictor cannot flatten pages yet")
+    uploads = read_uploads()
+    if len(uploads) != 1:
+        raise ApiError(400, "one_image_only", f"/scan takes exactly one image, got {len(uploads)}")
+    return Response(scan_fn(uploads[0].image), mimetype="image/jpeg")
+
+
+def read_uploads() -> list[Upload]:
+    """The request's images, decoded, in upload order.
+
+    Accepts multipart/form-data with files in the field ``image`` or one raw body whose
+    Content-Type is ``image/*``. Raises :class:`ApiError` with the contract's status codes.
+    """
+    cfg = current_app.config
+    mimetype = request.mimetype  # lower-cased, parameters stripped
+    if mimetype == "multipart/form-data":
+        raw = _multipart_files(cfg["OCR_MAX_FILES"])
+    elif mimetype.startswith("image/"):
+        # get_data enforces MAX_CONTENT_LENGTH (413) before reading the body.
+        data = request.get_data(cache=False)
+        if not data:
+            raise ApiError(400, "missing_image", "the request body is empty; send the image bytes")
+        raw = [("request body", data)]
+    elif not mimetype and not request.content_length:
+        raise ApiError(
+            400,
+            "missing_image",
+            f"no image sent; use multipart/form-data with field {FIELD!r} or a raw image/* body",
+        )
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {mimetype or '(none)'!r} is not accepted; send multipart/form-data with "
+            f"field {FIELD!r} or a raw body with an image/* Content-Type",
+        )
+    return _decode_all(raw, cfg["OCR_MAX_PIXELS"], cfg["OCR_MAX_BATCH_PIXELS"])
+
+
+def _multipart_files(max_files: int) -> list[tuple[str, bytes]]:
+    files = request.files.getlist(FIELD)  # parsing the form enforces MAX_CONTENT_LENGTH (413)
+    if not files:
+        others = sorted(set(request.files) | set(request.form))
+        hint = f"; got field(s) {', '.join(map(repr, others))}" if others else ""
+        raise ApiError(400, "missing_image", f"no file in form field {FIELD!r}{hint}")
+    if len(files) > max_files:
+        raise ApiError(413, "too_many_files", f"{len(files)} files sent; at most {max_files} per request")
+    out = []
+    for i, f in enumerate(files):
+        label = f"image {i}" + (f" ({f.filename!r})" if f.filename else "")
+        data = f.read()
+        if not data:
+            raise ApiError(400, "missing_image", f"{label} is empty")
+        out.append((label, data))
+    return out
+
+
+def _decode_all(raw: list[tuple[str, bytes]], max_pixels: int, max_batch_pixels: int) -> list[Upload]:
+    uploads = []
+    # A per-request budget too: 64 files of 40 Mpx each would be 7 GB of RGB. Checking after each
+    # decode bounds the peak at the budget plus one image.
+    budget = max_batch_pixels
+    for label, data in raw:
+        try:
+            image = decode_image(data, max_pixels=max_pixels)
+        except ImageDecodeError as e:
+            raise ApiError(400, e.code, f"{label}: {e}") from None
+        budget -= image.shape[0] * image.shape[1]
+        if budget < 0:
+            raise ApiError(
+                413, "batch_too_large", f"the images in this request exceed {max_batch_pixels:,} pixels in total"
+            )
+        uploads.append(Upload(label, image))
+    return uploads

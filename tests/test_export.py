@@ -1,0 +1,101 @@
+"""SavedModel / ONNX export of small character models, each checked against Keras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handwrite_digit_ocr.config import CharConfig
+from handwrite_digit_ocr.model import RecurrentConv, build_model
+from ocr_common.export import (
+    check_parity,
+    default_out,
+    export_onnx,
+    export_savedmodel,
+    known_custom_objects,
+    load_keras_model,
+    main,
+)
+
+ATOL = 1e-4
+
+# simple_cnn is the baseline; rcnn (narrow) covers the custom RecurrentConv layer.
+CONFIGS = {
+    "simple_cnn": CharConfig(arch="simple_cnn"),
+    "rcnn": CharConfig(arch="rcnn", width=8),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def saved_model_file(request, tmp_path_factory):
+    """A freshly built model saved as .keras and loaded back, as the CLI sees it."""
+    path = tmp_path_factory.mktemp(request.param) / f"{request.param}.keras"
+    build_model(CONFIGS[request.param]).save(path)
+    return path
+
+
+def test_known_custom_objects_include_recurrent_conv():
+    objs = known_custom_objects()
+    assert objs["RecurrentConv"] is RecurrentConv
+    # Task packages that do not exist are skipped rather than failing the lookup.
+    assert known_custom_objects(["no_such_task.model", "handwrite_digit_ocr.model"]) == {"RecurrentConv": RecurrentConv}
+
+
+def test_savedmodel_parity(saved_model_file, tmp_path):
+    import tensorflow as tf
+
+    model = load_keras_model(saved_model_file)
+    out = export_savedmodel(model, tmp_path / "sm")
+    assert (out / "saved_model.pb").is_file()
+    sig = tf.saved_model.load(str(out)).signatures["serving_default"]
+    assert list(sig.structured_input_signature[1]) == ["image"]
+    assert check_parity(model, out, "savedmodel") < ATOL
+
+
+def test_onnx_parity(saved_model_file, tmp_path):
+    import onnxruntime as ort
+
+    model = load_keras_model(saved_model_file)
+    out = export_onnx(model, tmp_path / "model.onnx")
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (inp,) = sess.get_inputs()
+    assert inp.name == "image" and inp.shape == ["batch", 28, 28, 1]
+    # Batch axis is dynamic: a batch size other than the parity batch runs too.
+    (probs,) = sess.run(None, {"image": np.zeros((3, 28, 28, 1), np.float32)})
+    assert probs.shape == (3, 10)
+    assert check_parity(model, out, "onnx", n=5, seed=1) < ATOL
+
+
+def test_export_replaces_existing_artifact(saved_model_file, tmp_path):
+    model = load_keras_model(saved_model_file)
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"stale")
+    export_onnx(model, out)
+    assert out.read_bytes() != b"stale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp files left
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
+def test_cli(saved_model_file, tmp_path, capsys, fmt):
+    out = tmp_path / ("out.onnx" if fmt == "onnx" else "out_sm")
+    assert main([str(saved_model_file), "--format", fmt, "--out", str(out)]) == 0
+    assert out.exists()
+    stdout = capsys.readouterr().out
+    assert "max abs difference:" in stdout
+    diff = float(stdout.split("max abs difference:")[1].split()[0])
+    assert diff < ATOL
+
+
+def test_cli_fails_above_atol(saved_model_file, tmp_path, capsys):
+    # Any difference, even 0, exceeds a negative tolerance: this forces the failure path.
+    assert main([str(saved_model_file), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--atol", "-1"]) == 1
+    assert "parity check failed" in capsys.readouterr().err
+
+
+def test_cli_missing_model(tmp_path):
+    assert main([str(tmp_path / "nope.keras"), "--format", "onnx"]) == 2
+
+
+def test_default_out():
+    assert default_out("models/digit.keras", "onnx").as_posix() == "models/digit.onnx"
+    assert default_out("models/digit.keras", "savedmodel").as_posix() == "models/digit_savedmodel"

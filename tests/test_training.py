@@ -1,0 +1,124 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ocr_common.callbacks import AtomicBestCheckpoint, best_from_csv, check_writable, plot_history, save_model_atomic
+from tests.toy_data import write_toy_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def toy_data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("toydata")
+    write_toy_mnist(d / "mnist.npz", n_train=1700, n_test=300)
+    return d
+
+
+def _env(tmp: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "OCR_CACHE_DIR": str(tmp / "cache")}
+
+
+def _epochs_logged(csv_path: Path) -> list[int]:
+    if not csv_path.exists():
+        return []
+    with open(csv_path, newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_tiny_model_learns_toy_digits(toy_data_dir, tmp_path, monkeypatch):
+    """End to end through train.main: simple_cnn learns Hershey-font digits."""
+    monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
+    from handwrite_digit_ocr.train import main
+
+    run = tmp_path / "run"
+    summary = main(["--model", "simple_cnn", "--data-dir", str(toy_data_dir), "--run-dir", str(run), "--epochs", "6",
+                    "--batch-size", "32", "--optimizer", "adam", "--no-augment", "--no-tensorboard",
+                    "--lr-schedule", "none"])
+    assert summary["best_val_accuracy"] > 0.9
+    assert (run / "best.keras").exists() and (run / "best.json").exists() and (run / "curve.png").exists()
+    cfg = json.loads((run / "best.json").read_text())
+    assert cfg["arch"] == "simple_cnn" and cfg["labels"] == list("0123456789")
+    assert "--model simple_cnn" in (run / "command.txt").read_text()
+
+
+def test_killed_run_resumes_from_last_epoch(toy_data_dir, tmp_path):
+    """SIGKILL mid-training, restart with the same command: it continues, not restarts."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "handwrite_digit_ocr.train", "--model", "simple_cnn", "--data-dir",
+           str(toy_data_dir), "--run-dir", str(run), "--epochs", "4", "--batch-size", "16", "--steps-per-epoch", "40",
+           "--no-augment", "--no-tensorboard", "--lr-schedule", "none"]
+    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.time() + 120
+    while len(_epochs_logged(run / "log.csv")) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # for real: no cleanup handlers run
+    proc.wait()
+    done_before = _epochs_logged(run / "log.csv")
+    assert 2 <= len(done_before) < 4, proc.stdout.read().decode()[-2000:]
+
+    out = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, cwd=ROOT, timeout=180)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["epochs_this_session"] == 4 - len(done_before)  # only the missing epochs ran
+    assert _epochs_logged(run / "log.csv") == [0, 1, 2, 3]
+    assert f"Epoch {len(done_before) + 1}/4" in out.stdout + out.stderr
+
+
+def test_unwritable_output_fails_fast(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit, match="not writable"):
+        check_writable(blocker / "sub")
+    with pytest.raises(SystemExit, match="MB free"):
+        check_writable(tmp_path, min_free_mb=10**12)
+
+
+def _tiny_model():
+    import keras
+
+    inp = keras.Input((4,))
+    return keras.Model(inp, keras.layers.Dense(2)(inp))
+
+
+def test_atomic_save_leaves_old_file_on_failure(tmp_path, monkeypatch):
+    model = _tiny_model()
+    path = save_model_atomic(model, tmp_path / "best.keras")
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(model), "save", boom)
+    with pytest.raises(OSError):
+        save_model_atomic(model, path)
+    assert path.read_bytes() == before  # old checkpoint intact
+    assert [p.name for p in tmp_path.iterdir()] == ["best.keras"]  # no temp litter
+
+
+def test_best_checkpoint_only_on_improvement(tmp_path):
+    cb = AtomicBestCheckpoint(tmp_path / "b.keras", monitor="val_accuracy", initial_best=0.5)
+    cb.set_model(_tiny_model())
+    cb.on_epoch_end(0, {"val_accuracy": 0.4})
+    assert not (tmp_path / "b.keras").exists()  # worse than the resumed best
+    cb.on_epoch_end(1, {"val_accuracy": 0.6})
+    first = (tmp_path / "b.keras").stat().st_mtime_ns
+    cb.on_epoch_end(2, {"val_accuracy": 0.55})
+    assert (tmp_path / "b.keras").stat().st_mtime_ns == first
+
+
+def test_history_helpers(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.0,0.6,0.9\n1,0.7,0.6,0.8,0.5\n1,0.7,0.6,0.8,0.5\n")
+    assert best_from_csv(log, "val_accuracy") == 0.8
+    assert best_from_csv(log, "val_loss", mode="min") == 0.5
+    assert best_from_csv(tmp_path / "none.csv", "val_accuracy") is None
+    png = plot_history(log, tmp_path / "curve.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default=None, help="data folder [--data-dir > $OCR_DATA_DIR > ./data]")
     d.add_argument("--out-dir", default=None, help="where confusion.png / metrics.json go [folder of --model]")
     d.add_argument("--limit", type=int, default=0, help="evaluate only the first N test images [0 = all]")
+    d.add_argument("--server", default=None, metavar="URL", help="instead of loading --model, POST the test images "
+                   "as PNG to URL/predict/<task> of a running server (e.g. http://127.0.0.1:8080)")
+    d.add_argument("--task", default="digit", help="task to query with --server [digit]")
     d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="copy the model into this folder and "
                    "record it in its manifest.json")
     d.add_argument("--name", default=None, help="name in the manifest when publishing [the model's task]")
@@ -55,8 +58,45 @@ def evaluate_arrays(predictor, x: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
+def evaluate_http(url: str, task: str, images: np.ndarray, labels: tuple[str, ...], y: np.ndarray,
+                  batch: int = 64) -> dict:
+    """Accuracy of a running server: the images go over HTTP as PNG files in batches."""
+    import http.client
+    import json as _json
+    import uuid
+    from urllib.parse import urlsplit
+
+    import cv2
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=120)
+    predicted: list[str] = []
+    t0 = time.time()
+    for i in range(0, len(images), batch):
+        boundary = uuid.uuid4().hex
+        body = b""
+        for j, im in enumerate(images[i : i + batch]):
+            png = cv2.imencode(".png", im)[1].tobytes()
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{i + j}.png\"\r\n"
+                     f"Content-Type: image/png\r\n\r\n").encode() + png + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        conn.request("POST", f"/predict/{task}", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        resp = conn.getresponse()
+        payload = _json.loads(resp.read())
+        if resp.status != 200:
+            raise SystemExit(f"error: server answered {resp.status}: {payload}")
+        predicted += [r["label"] for r in payload["results"]]
+    seconds = time.time() - t0
+    truth = [labels[k] for k in y]
+    correct = sum(p == t for p, t in zip(predicted, truth))
+    return {"accuracy": correct / len(truth), "errors": len(truth) - correct, "n": len(truth),
+            "img_per_s": len(truth) / max(seconds, 1e-9)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.server:
+        return _main_http(args)
     from handwrite_digit_ocr.data import load_dataset
     from handwrite_digit_ocr.predict import CharPredictor, config_path_for
     from ocr_common.metrics import per_class_table, plot_confusion, top_confusions
@@ -105,6 +145,27 @@ def main(argv: list[str] | None = None) -> dict:
         )
         print(f"published {entry['file']} sha256 {entry['sha256'][:12]}… to {args.publish}/manifest.json")
     return metrics
+
+
+def _main_http(args) -> dict:
+    from handwrite_digit_ocr.config import DIGITS
+    from handwrite_digit_ocr.data import load_dataset, load_mnist_raw
+
+    dataset = args.dataset or ("mnist" if args.task == "digit" else "letters-dir")
+    if dataset == "mnist":
+        # The untouched MNIST test images: the server's own preprocessing must cope with them.
+        _, (x, y) = load_mnist_raw(args.data_dir)
+        labels = DIGITS
+    else:
+        data = load_dataset(dataset, args.data_dir)
+        x, y, labels = data.x_test, data.y_test, data.labels
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    res = evaluate_http(args.server, args.task, x, labels, y)
+    print(f"server: {args.server}/predict/{args.task}, dataset: {dataset} test split, {res['n']} images as PNG")
+    print(f"| metric | value |\n| --- | ---: |\n| accuracy | {res['accuracy']:.4%} |\n| errors | {res['errors']} |"
+          f"\n| images/s over HTTP | {res['img_per_s']:.0f} |")
+    return res
 
 
 if __name__ == "__main__":

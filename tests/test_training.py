@@ -33,22 +33,6 @@ def _epochs_logged(csv_path: Path) -> list[int]:
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
-def test_tiny_model_learns_toy_digits(toy_data_dir, tmp_path, monkeypatch):
-    """End to end through train.main: simple_cnn learns Hershey-font digits."""
-    monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
-    from handwrite_digit_ocr.train import main
-
-    run = tmp_path / "run"
-    summary = main(["--model", "simple_cnn", "--data-dir", str(toy_data_dir), "--run-dir", str(run), "--epochs", "6",
-                    "--batch-size", "32", "--optimizer", "adam", "--no-augment", "--no-tensorboard",
-                    "--lr-schedule", "none"])
-    assert summary["best_val_accuracy"] > 0.9
-    assert (run / "best.keras").exists() and (run / "best.json").exists() and (run / "curve.png").exists()
-    cfg = json.loads((run / "best.json").read_text())
-    assert cfg["arch"] == "simple_cnn" and cfg["labels"] == list("0123456789")
-    assert "--model simple_cnn" in (run / "command.txt").read_text()
-
-
 def test_killed_run_resumes_from_last_epoch(toy_data_dir, tmp_path):
     """SIGKILL mid-training, restart with the same command: it continues, not restarts."""
     run = tmp_path / "run"
@@ -122,3 +106,43 @@ def test_history_helpers(tmp_path):
     assert best_from_csv(tmp_path / "none.csv", "val_accuracy") is None
     png = plot_history(log, tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_evaluate_publish_serve(toy_data_dir, tmp_path, monkeypatch, capsys):
+    """The whole path a user takes: train -> evaluate --publish -> server answers with it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from handwrite_digit_ocr.evaluate import main as evaluate
+    from handwrite_digit_ocr.train import main as train
+    from ocr_common.io import sha256_file
+    from ocr_common.manifest import load_manifest
+    from serving import create_app
+
+    monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
+    run, models = tmp_path / "run", tmp_path / "models"
+    summary = train(["--model", "simple_cnn", "--data-dir", str(toy_data_dir), "--run-dir", str(run), "--epochs", "6",
+                     "--batch-size", "32", "--optimizer", "adam", "--no-augment", "--no-tensorboard",
+                     "--lr-schedule", "none"])
+    assert summary["best_val_accuracy"] > 0.9  # the tiny model really learned the toy digits
+    assert (run / "best.keras").exists() and (run / "curve.png").exists()
+    cfg = json.loads((run / "best.json").read_text())
+    assert cfg["arch"] == "simple_cnn" and cfg["labels"] == list("0123456789")
+    metrics = evaluate(["--model", str(run / "best.keras"), "--data-dir", str(toy_data_dir), "--publish", str(models)])
+    out = capsys.readouterr().out
+    assert "| accuracy |" in out and "| class | support | recall | precision |" in out
+    assert metrics["test_accuracy"] > 0.85 and (run / "confusion.png").exists()
+    entry = load_manifest(models)["models"][0]
+    assert entry["task"] == "digit" and entry["sha256"] == sha256_file(models / "digit.keras")
+    assert entry["metrics"]["test_accuracy"] == metrics["test_accuracy"]
+    assert entry["command"].startswith("python -m handwrite_digit_ocr.train --model simple_cnn")
+
+    server = make_server("127.0.0.1", 0, create_app(models), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        res = evaluate(["--server", f"http://127.0.0.1:{server.server_port}", "--data-dir", str(toy_data_dir),
+                        "--limit", "100"])
+    finally:
+        server.shutdown()
+    assert res["n"] == 100 and res["accuracy"] > 0.8  # raw images through the server's own preprocessing

@@ -36,13 +36,14 @@ def config_path_for(model_path: str | Path) -> Path:
 class CharPredictor:
     """Loads a character model once; ``predict`` is safe to call from several threads.
 
-    Inference goes through one ``tf.function`` traced for a fixed batch size: Keras'
-    ``model.predict`` builds a data pipeline per call (~50 ms), far more than the model
-    itself takes on a 28x28 image. Inputs are padded up to that batch size so the graph is
-    traced once and never again.
+    Inference goes through ``tf.function`` graphs traced once per batch bucket (1, 8, 32 by
+    default): Keras' ``model.predict`` builds a data pipeline per call (~50 ms), far more than
+    the model itself takes on a 28x28 image. A batch is padded up to the nearest bucket, so
+    nothing is retraced per request and a single image does not pay for 32.
     """
 
-    def __init__(self, model_path: str | Path, config: CharConfig | None = None, batch_size: int = 32, top_k: int = 5):
+    def __init__(self, model_path: str | Path, config: CharConfig | None = None, batch_size: int = 32, top_k: int = 5,
+                 buckets: tuple[int, ...] = (1, 8)):
         import keras
         import tensorflow as tf
 
@@ -56,24 +57,26 @@ class CharPredictor:
         self.batch_size = batch_size
         self.top_k = min(top_k, self.config.num_classes)
         s = self.config.input_size
-        spec = tf.TensorSpec([batch_size, s, s, 1], tf.float32)
-        self._fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        self.buckets = tuple(sorted({b for b in buckets if b < batch_size} | {batch_size}))
+        fn = tf.function(lambda x: self.model(x, training=False))
+        # Concrete functions: tracing happens here, at start-up, never on a request.
+        self._fns = {b: fn.get_concrete_function(tf.TensorSpec([b, s, s, 1], tf.float32)) for b in self.buckets}
         self._lock = threading.Lock()
-        self.predict_proba(np.zeros((1, s, s, 1), np.float32))  # trace now, not on the first request
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
         """(N, S, S, 1) normalised batch -> (N, num_classes) probabilities."""
         out = []
         for i in range(0, len(batch), self.batch_size):
-            chunk = batch[i : i + self.batch_size]
+            chunk = np.asarray(batch[i : i + self.batch_size], np.float32)
             n = len(chunk)
-            if n < self.batch_size:
-                chunk = np.concatenate([chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), np.float32)])
+            size = next(b for b in self.buckets if b >= n)
+            if n < size:
+                chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), np.float32)])
             # TF's CPU kernels are thread-safe, but one call at a time keeps both cores on one
             # batch instead of thrashing between requests.
             with self._lock:
-                probs = self._fn(chunk).numpy()
-            out.append(probs[:n])
+                probs = self._fns[size](chunk)
+            out.append(np.asarray(probs)[:n])
         return np.concatenate(out) if out else np.zeros((0, self.config.num_classes), np.float32)
 
     def predict(self, images: list[np.ndarray]) -> list[CharPrediction]:

@@ -1,0 +1,96 @@
+"""Fast checks of the benchmark helpers (no servers, no timing runs): the FLOP counter against
+MACs worked out by hand, and the percentile / timing statistics on known data."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks.common import (
+    count_macs,
+    fp32_flops_per_cycle,
+    markdown_table,
+    peak_gflops,
+    percentile,
+    summarize,
+    time_calls,
+)
+
+
+def test_macs_of_tiny_conv_dense_model_match_hand_count():
+    import keras
+    from keras import layers
+
+    inp = keras.Input((8, 8, 2))
+    x = layers.Conv2D(4, 3, padding="valid", name="conv")(inp)  # -> 6x6x4
+    x = layers.Conv2D(3, 3, strides=2, padding="same", name="strided")(x)  # -> 3x3x3
+    x = layers.MaxPooling2D(name="pool")(x)  # not counted -> 1x1x3
+    x = layers.Flatten()(x)
+    out = layers.Dense(5, name="dense")(x)
+    macs = count_macs(keras.Model(inp, out))
+
+    conv = 6 * 6 * 4 * (3 * 3 * 2)  # output positions x channels x kernel taps x input channels
+    strided = 3 * 3 * 3 * (3 * 3 * 4)
+    dense = 3 * 5
+    assert macs["by_layer"] == {"conv": conv, "strided": strided, "dense": dense}
+    assert macs["macs"] == conv + strided + dense == 2592 + 972 + 15
+    assert macs["flops"] == 2 * macs["macs"]
+
+
+def test_macs_of_recurrent_conv_count_ff_once_and_rec_per_step():
+    import keras
+
+    from handwrite_digit_ocr.model import RecurrentConv
+
+    inp = keras.Input((6, 6, 2))
+    out = RecurrentConv(4, steps=2, name="rcl")(inp)
+    macs = count_macs(keras.Model(inp, out))
+    ff = 6 * 6 * 4 * (3 * 3 * 2)
+    rec = 6 * 6 * 4 * (3 * 3 * 4)
+    assert macs["macs"] == ff + 2 * rec == 2592 + 2 * 5184
+
+
+def test_macs_of_simple_cnn_from_the_zoo():
+    from handwrite_digit_ocr.config import CharConfig
+    from handwrite_digit_ocr.model import build_model
+
+    macs = count_macs(build_model(CharConfig(arch="simple_cnn")))["macs"]
+    # conv 3x3 1->32 at 28x28, conv 3x3 32->64 at 14x14, dense 7*7*64 -> 64, dense 64 -> 10
+    assert macs == 28 * 28 * 32 * 9 + 14 * 14 * 64 * 9 * 32 + 7 * 7 * 64 * 64 + 64 * 10
+
+
+def test_percentile_and_summary_on_known_data():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([7.0], 99) == 7.0
+    seconds = [i / 1000 for i in range(1, 101)]  # 1 ms .. 100 ms
+    s = summarize(seconds)
+    assert s["n"] == 100
+    # Linear interpolation between closest ranks: rank q/100 * (n - 1) of the sorted samples.
+    assert math.isclose(s["median_ms"], 50.5)
+    assert math.isclose(s["p95_ms"], 95.05)
+    assert math.isclose(s["p99_ms"], 99.01)
+    assert math.isclose(s["mean_ms"], 50.5)
+    assert (s["min_ms"], s["max_ms"]) == pytest.approx((1.0, 100.0))
+    assert summarize([]) == {"n": 0}
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_time_calls_counts_warmup_separately():
+    calls = []
+    samples = time_calls(lambda: calls.append(1), n=3, warmup=2)
+    assert len(samples) == 3 and len(calls) == 5
+    assert all(s >= 0 for s in samples)
+    # min_seconds keeps going, but never past max_n.
+    assert len(time_calls(lambda: None, n=1, warmup=0, min_seconds=60.0, max_n=7)) == 7
+
+
+def test_peak_estimate_and_table_formatting():
+    assert fp32_flops_per_cycle(["avx2", "fma", "avx512f"]) == 32
+    assert fp32_flops_per_cycle(["avx", "avx2", "fma"]) == 16
+    assert fp32_flops_per_cycle(["sse2"]) == 4
+    assert peak_gflops(2, 2.5, 32) == 160.0
+    assert peak_gflops(2, None, 32) is None
+    table = markdown_table([{"a": "x", "b": 1234.5}, {"a": "y", "b": None}], [("a", "A", ""), ("b", "B", ",.1f")])
+    assert table.splitlines() == ["| A | B |", "| --- | ---: |", "| x | 1,234.5 |", "| y | n/a |"]

@@ -70,7 +70,8 @@ def build_vgg(cfg: CharConfig) -> keras.Model:
     """VGG16-style stacks of 3x3 convs, scaled down for 28x28 grayscale input.
 
     Stock VGG16 expects 224x224x3 and has 138 M parameters (134 M with a 10-class head) and
-    15.5 G multiply-adds (31 GFLOPs) per image; on a 28x28 digit that is mostly padding and wasted compute (see ``benchmarks/vgg_overkill.py``).
+    15.5 G multiply-adds (31 GFLOPs) per image; on a 28x28 digit upsampled to that size it
+    is mostly wasted compute (see ``benchmarks/vgg_overkill.py``).
     Here: three blocks (2, 2, 3 convs) at width ``cfg.width`` with batch norm, global
     pooling instead of the 4096-wide dense layers.
     """

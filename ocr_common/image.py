@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,12 @@ def decode_image(data: bytes, max_pixels: int = 40_000_000, min_side: int = 8) -
         raise ImageDecodeError("empty file: no image data")
     try:
         img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
-    except Image.DecompressionBombError as e:  # header over Pillow's own global limit
-        raise ImageDecodeError(f"image has too many pixels: {e}", "too_many_pixels") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # The header is over Pillow's own global limit (the warning only arrives as an exception when
+        # warnings are errors). Pillow's message quotes its limit, not ours, so restate it.
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageDecodeError(f"image has {size}, over the limit of {max_pixels:,}", "too_many_pixels") from None
     except UnidentifiedImageError:
         raise ImageDecodeError(f"not a recognised image format (supported: {', '.join(SUPPORTED_FORMATS)})") from None
     except Exception as e:  # noqa: BLE001 - any decoder failure is bad input, never a crash

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from serving.errors import register_error_handlers
+from serving.openapi import build_openapi
 from serving.registry import ModelRegistry
 from serving.routes import STATIC_DIR, bp
 
@@ -39,6 +40,8 @@ def create_app(
     # keep non-file form fields small, they carry no data we use.
     app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
     app.extensions["ocr_registry"] = registry if registry is not None else ModelRegistry(models_dir)
+    # Built once per app, with this app's limits, and served as is by GET /openapi.json.
+    app.extensions["ocr_openapi"] = build_openapi(max_upload_bytes, max_files, max_pixels)
     register_error_handlers(app)
     app.register_blueprint(bp)
     return app

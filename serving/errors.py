@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         message = e.description or e.name
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"upload too large; the limit is {limit:,} bytes" if limit else message
+            message = _too_large_message(app) or message
         resp = error_response(status, HTTP_CODES.get(status, f"http_{status}"), message)
         # Keep headers werkzeug computed, e.g. Allow on 405, but not its HTML Content-Type.
         for name, value in e.get_headers():
@@ -67,3 +66,21 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(e: Exception) -> Response:
         log.exception("unhandled error while serving a request")
         return error_response(500, "internal_error", "internal server error; see the server log")
+
+
+def _too_large_message(app: Flask) -> str | None:
+    """Say which limit a werkzeug 413 hit: the body size, or the multipart parser's own limits."""
+    limit = app.config.get("MAX_CONTENT_LENGTH")
+    if not limit:
+        return None
+    length = request.content_length if has_request_context() else None
+    if length is None or length > limit:
+        return f"upload too large; the limit is {limit:,} bytes"
+    # The body was within the limit, so the form parser refused it: a part without a filename is
+    # kept in memory as text (capped by MAX_FORM_MEMORY_SIZE), and the number of parts is capped.
+    field_limit = app.config.get("MAX_FORM_MEMORY_SIZE") or 0
+    parts_limit = app.config.get("MAX_FORM_PARTS") or 0
+    return (
+        f"form too large: a part sent without a filename may hold at most {field_limit:,} bytes and a form at "
+        f"most {parts_limit:,} parts; send each image as a file part with a filename (curl -F image=@photo.png)"
+    )

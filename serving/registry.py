@@ -38,7 +38,8 @@ MANIFEST_NAME = "manifest.json"
 class Predictor(Protocol):
     """What the server needs from a task's predictor."""
 
-    def predict(self, images: list[np.ndarray]) -> list[Any]:  # items have ``to_dict()``
+    def predict(self, images: list[np.ndarray], **options: bool) -> list[Any]:  # items have ``to_dict()``
+        """``options`` are the task's query flags (``segment``, ``lexicon``, ``detect``), only when given."""
         ...
 
 
@@ -48,6 +49,10 @@ def _load_char(model_path: Path, config_path: Path | None) -> Predictor:
     from handwrite_digit_ocr.predict import CharPredictor
     from ocr_common.config import load_config
 
+    # Only the Keras v3 archive honours safe_mode in every Keras version; legacy HDF5 ignored it
+    # before Keras 3.11.3 (CVE-2025-9905), so a manifest naming an .h5 file is refused outright.
+    if model_path.suffix != ".keras":
+        raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
     config = load_config(CharConfig, config_path) if config_path is not None else None
     return CharPredictor(model_path, config=config)
 
@@ -148,11 +153,12 @@ class ModelRegistry:
                 sha256=str(raw["sha256"]).lower(),
                 config=str(raw["config"]) if raw.get("config") else None,
                 config_sha256=str(raw["config_sha256"]).lower() if raw.get("config_sha256") else None,
-                architecture=raw.get("architecture"),
-                dataset=raw.get("dataset"),
-                command=raw.get("command"),
+                # Coerced, because /models and /predict answer them as documented in /openapi.json.
+                architecture=_opt_str(raw.get("architecture")),
+                dataset=_opt_str(raw.get("dataset")),
+                command=_opt_str(raw.get("command")),
                 metrics=metrics if isinstance(metrics, dict) else {},
-                size_bytes=raw.get("size_bytes"),
+                size_bytes=raw.get("size_bytes") if isinstance(raw.get("size_bytes"), int) else None,
             )
         except (KeyError, TypeError) as e:
             log.error("manifest entry %d is invalid (%s); skipped", i, e)
@@ -228,3 +234,7 @@ class ModelRegistry:
 
     def models(self) -> list[dict]:
         return [e.public() for e in self.entries]
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)

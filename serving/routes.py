@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_from_
 
 from ocr_common.image import ImageDecodeError, decode_image
 from serving.errors import ApiError
+from serving.openapi import QUERY_FLAGS
 from serving.registry import ModelRegistry
 
 bp = Blueprint("api", __name__)
@@ -51,6 +52,11 @@ def models() -> Response:
     return jsonify({"models": _registry().models()})
 
 
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(current_app.extensions["ocr_openapi"])
+
+
 @bp.get("/")
 def index() -> Response:
     # Checked per request: the page is optional and may be added while the server runs.
@@ -63,8 +69,9 @@ def index() -> Response:
 def predict(task: str) -> Response:
     # The task name is only ever a dict key (registry.get), never part of a path.
     entry = _registry().get(task)
+    options = read_flags(task)
     uploads = read_uploads()
-    preds = entry.predictor.predict([u.image for u in uploads])
+    preds = entry.predictor.predict([u.image for u in uploads], **options)
     return jsonify(
         {
             "task": task,
@@ -85,6 +92,26 @@ def scan() -> Response:
     if len(uploads) != 1:
         raise ApiError(400, "one_image_only", f"/scan takes exactly one image, got {len(uploads)}")
     return Response(scan_fn(uploads[0].image), mimetype="image/jpeg")
+
+
+def read_flags(task: str) -> dict[str, bool]:
+    """The 0/1 query flags (``?segment=0``) that ``task``'s predictor takes, as keyword arguments.
+
+    Every flag's value is checked whatever the task, so a typo such as ``?detect=no`` is a 400
+    rather than silently ignored; only the flags the task uses are passed on, and only when given,
+    so predictors keep their own defaults. Other query parameters are ignored.
+    """
+    options = {}
+    for name, (flag_task, _) in QUERY_FLAGS.items():
+        values = request.args.getlist(name)
+        if not values:
+            continue
+        if len(values) > 1 or values[0] not in ("0", "1"):
+            got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
+            raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as 0 or 1, got {got}")
+        if flag_task == task:
+            options[name] = values[0] == "1"
+    return options
 
 
 def read_uploads() -> list[Upload]:
@@ -121,15 +148,26 @@ def read_uploads() -> list[Upload]:
 
 def _multipart_files(max_files: int) -> list[tuple[str, bytes]]:
     files = request.files.getlist(FIELD)  # parsing the form enforces MAX_CONTENT_LENGTH (413)
+    if not files and FIELD in request.form:
+        # Werkzeug keeps a part without a filename as text (bytes lost to UTF-8 decoding), so the
+        # image cannot be recovered: say exactly how to send it instead.
+        raise ApiError(
+            400,
+            "not_a_file",
+            f"form field {FIELD!r} was sent as text, without a filename; send each image as a file part "
+            f'(Content-Disposition: form-data; name="{FIELD}"; filename="photo.png"), e.g. curl -F {FIELD}=@photo.png',
+        )
     if not files:
-        others = sorted(set(request.files) | set(request.form))
-        hint = f"; got field(s) {', '.join(map(repr, others))}" if others else ""
+        # A part whose Content-Disposition has no parsable name is keyed None: name it for the message.
+        others = sorted({"(no name)" if k is None else _clip(k, 40) for k in (*request.files, *request.form)})
+        hint = f"; got field(s) {', '.join(map(repr, others[:10]))}" if others else ""
         raise ApiError(400, "missing_image", f"no file in form field {FIELD!r}{hint}")
     if len(files) > max_files:
         raise ApiError(413, "too_many_files", f"{len(files)} files sent; at most {max_files} per request")
     out = []
     for i, f in enumerate(files):
-        label = f"image {i}" + (f" ({f.filename!r})" if f.filename else "")
+        # The filename is only ever echoed in messages (clipped), never used as a path.
+        label = f"image {i}" + (f" ({_clip(f.filename, 80)!r})" if f.filename else "")
         data = f.read()
         if not data:
             raise ApiError(400, "missing_image", f"{label} is empty")
@@ -154,3 +192,8 @@ def _decode_all(raw: list[tuple[str, bytes]], max_pixels: int, max_batch_pixels:
             )
         uploads.append(Upload(label, image))
     return uploads
+
+
+def _clip(text: str, limit: int) -> str:
+    """Client-supplied text shortened for echoing in an error message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

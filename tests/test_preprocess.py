@@ -97,3 +97,15 @@ def test_large_photo_is_fast():
     out = normalize_char(img)
     assert time.perf_counter() - t < 2.0  # a 12 MP upload must not hold a worker for minutes
     assert abs(_com(out)[0] - 14) <= 1
+
+
+def test_simulated_photo_normalises_back_to_the_digit():
+    from handwrite_digit_ocr.photo_sim import photo_like
+
+    rng = np.random.default_rng(0)
+    digit = draw_digit(6, rng=rng, scale=0.9)
+    photo = photo_like(digit, rng)
+    assert photo.ndim == 3 and photo.shape[2] == 3 and min(photo.shape[:2]) >= 60
+    assert photo.mean() > 100  # dark ink on light paper
+    a, b = normalize_char(digit) > 0.3, normalize_char(photo) > 0.3
+    assert (a & b).sum() / (a | b).sum() > 0.5

@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # Before TensorFlow is imported (by the model loaders): its C++ start-up chatter hides our log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,8 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import waitress
-
     from serving import create_app
 
     app = create_app(args.models_dir)
@@ -36,13 +38,22 @@ def main(argv: list[str] | None = None) -> int:
             log.info("task %-9s ready", task)
         else:
             log.warning("task %-9s unavailable: %s", task, state["reason"])
-    log.info("listening on http://%s:%d/", args.host, args.port)
+    server = build_server(app, args.host, args.port, args.threads)
+    # A host name that resolves to several addresses gives a multi-socket server with no single port.
+    log.info("listening on http://%s:%s/", args.host, getattr(server, "effective_port", args.port))
+    server.run()
+    return 0
+
+
+def build_server(app: Flask, host: str = "127.0.0.1", port: int = 8080, threads: int = 8):
+    """The waitress server ``main`` runs (port 0 picks a free one); tests serve through it too."""
+    import waitress
+
     # waitress buffers a whole body before Flask sees it, so it needs its own cap. It is set well
     # above Flask's limit: uploads merely too large still get Flask's JSON 413, and only absurd
     # ones get waitress' plain-text 413.
     max_body = 4 * app.config["MAX_CONTENT_LENGTH"]
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=max_body)
-    return 0
+    return waitress.create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ _PHOTO_MIN_SIDE = 64
 # Larger photos are shrunk first: the output is 20 px tall, and the background estimate
 # costs O(kernel^2) per pixel, so a 12 MP photo would otherwise take minutes.
 _WORK_MAX_SIDE = 512
+_MIN_CONTRAST = 12.0
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -50,11 +51,13 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     For photos the paper brightness is estimated with a morphological closing (removes
     thin strokes, keeps the slowly varying light) so shadows and gradients do not read as ink.
     """
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    if max(h, w) > _WORK_MAX_SIDE:
+        # Shrink before converting to float: a 36 MP RGB upload as float32 would be ~430 MB.
+        f = _WORK_MAX_SIDE / max(h, w)
+        image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     gray = to_gray(image)
-    if max(gray.shape) > _WORK_MAX_SIDE:
-        f = _WORK_MAX_SIDE / max(gray.shape)
-        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
-                          interpolation=cv2.INTER_AREA)
     if dark_ink(gray):
         gray = 255.0 - gray
     h, w = gray.shape
@@ -67,7 +70,9 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     lo = float(np.percentile(gray, 5))
     gray = np.clip(gray - lo, 0, None)
     hi = float(np.percentile(gray, 99.5))
-    if hi <= 1e-6:
+    # Less than this many grey levels between paper and "ink" is noise (JPEG, resampling), not
+    # a character: stretching it to full contrast would invent strokes on a blank page.
+    if hi < _MIN_CONTRAST:
         return np.zeros_like(gray)
     return np.clip(gray / hi, 0.0, 1.0)
 

@@ -122,11 +122,11 @@ class ModelRegistry:
             if not isinstance(raw_entries, list):
                 raise TypeError("'models' must be a list")
         except FileNotFoundError:
-            self.manifest_error = f"{manifest} not found"
+            self.manifest_error = self._public(f"{manifest} not found")
             log.warning("no model manifest at %s; every task is unavailable", manifest)
             return
         except (OSError, ValueError, KeyError, TypeError) as e:
-            self.manifest_error = f"{manifest} is unreadable: {e}"
+            self.manifest_error = self._public(f"{manifest} is unreadable: {e}")
             log.error("cannot read %s: %s; every task is unavailable", manifest, e)
             return
 
@@ -200,16 +200,24 @@ class ModelRegistry:
             weights = self._verify(entry.file, entry.sha256, "weights")
             config = self._verify(entry.config, entry.config_sha256, "config") if entry.config else None
         except (OSError, ValueError) as e:
-            entry.reason = str(e)
-            log.error("%s (task %s) disabled: %s", entry.name, entry.task, entry.reason)
+            entry.reason = self._public(str(e))
+            log.error("%s (task %s) disabled: %s", entry.name, entry.task, e)
             return
         try:
             entry.predictor = loader(weights, config)
         except Exception as e:  # one broken model must not stop the others
-            entry.reason = f"failed to load {entry.file!r}: {type(e).__name__}: {e}"
+            entry.reason = self._public(f"failed to load {entry.file!r}: {type(e).__name__}: {e}")
             log.exception("%s (task %s) failed to load", entry.name, entry.task)
             return
         log.info("%s (task %s, %s) ready", entry.name, entry.task, entry.architecture or "?")
+
+    def _public(self, text: str) -> str:
+        """``text`` with the models folder's absolute path shortened to ``<models-dir>``: reasons are
+        shown to any client (/health, 503 answers) and need not reveal the server's file layout. The
+        log keeps the full paths."""
+        for prefix in {str(self.models_dir.resolve()), str(self.models_dir.absolute())}:
+            text = text.replace(prefix, "<models-dir>")
+        return text
 
     # -- serving --------------------------------------------------------------------------
     def reason(self, task: str) -> str | None:
@@ -217,8 +225,8 @@ class ModelRegistry:
         entry = self.by_task.get(task)
         if entry is not None:
             return entry.reason
-        where = f" ({self.manifest_error})" if self.manifest_error else f" in {self.models_dir / MANIFEST_NAME}"
-        return f"no weights for task {task!r}{where}"
+        where = f"({self.manifest_error})" if self.manifest_error else f"in {self.models_dir / MANIFEST_NAME}"
+        return self._public(f"no weights for task {task!r} {where}")
 
     def get(self, task: str) -> ModelEntry:
         """The ready entry serving ``task``; ``ApiError`` 404 for unknown tasks, 503 if unavailable."""

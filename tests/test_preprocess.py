@@ -109,3 +109,10 @@ def test_simulated_photo_normalises_back_to_the_digit():
     assert photo.mean() > 100  # dark ink on light paper
     a, b = normalize_char(digit) > 0.3, normalize_char(photo) > 0.3
     assert (a & b).sum() / (a | b).sum() > 0.5
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (2000, 1500), (700, 900, 3)])
+def test_blank_page_stays_blank(shape):
+    rng = np.random.default_rng(0)
+    page = np.clip(230 + rng.normal(0, 1.5, shape), 0, 255).astype(np.uint8)  # paper + sensor noise
+    assert normalize_char(page).max() == 0

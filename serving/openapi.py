@@ -1,0 +1,425 @@
+"""The OpenAPI 3.0 description of the HTTP contract in DESIGN.md, served at ``GET /openapi.json``.
+
+Hand-written rather than generated, so it states the contract (shapes, status codes, limits)
+instead of whatever the code happens to do; ``tests/test_openapi.py`` checks it is a valid
+document and that it lists exactly the routes the app has, and ``tests/test_fuzz.py`` fuzzes the
+app from it. :func:`build_openapi` is called once per app with that app's limits.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from serving.registry import TASKS
+
+OPENAPI_VERSION = "3.0.3"
+# The raw-body media types listed one by one: tools (client generators, fuzzers) handle concrete
+# types better than the ``image/*`` range the server actually accepts.
+IMAGE_MEDIA_TYPES: tuple[str, ...] = ("image/png", "image/jpeg", "image/bmp", "image/tiff", "image/webp", "image/gif")
+# Query flags and the tasks whose predictors read them; other tasks check the value and ignore it.
+QUERY_FLAGS: dict[str, tuple[str, str]] = {
+    "segment": ("word", "1 (default) splits the image into words first; 0 reads the whole image as one word."),
+    "lexicon": ("word", "1 (default) corrects words against the dictionary; 0 turns the dictionary off."),
+    "detect": ("chinese", "1 (default) finds text lines first; 0 reads the whole image as one text line."),
+}
+# Task -> the schema of its 200 answer; each has a matching "<Task>Result" schema for one image.
+PREDICTION_SCHEMAS: dict[str, str] = {
+    "digit": "DigitPrediction",
+    "letter": "LetterPrediction",
+    "word": "WordPrediction",
+    "doc-edges": "DocEdgesPrediction",
+    "chinese": "ChinesePrediction",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _resp(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("deep-learning-playground")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never pip-installed
+        return "0.0.0+checkout"
+
+
+def _char_result(pattern: str, n_labels: int, example: str) -> dict[str, Any]:
+    label = {"type": "string", "pattern": pattern, "example": example}
+    prob = {"type": "number", "minimum": 0, "maximum": 1}
+    return {
+        "type": "object",
+        "required": ["label", "confidence", "top"],
+        "additionalProperties": False,
+        "properties": {
+            "label": label,
+            "confidence": {**prob, "description": "probability of `label`"},
+            "top": {
+                "type": "array",
+                "description": "the most likely labels, best first; `top[0]` is `label` with `p` = `confidence`",
+                "minItems": 1,
+                "maxItems": n_labels,
+                "items": {
+                    "type": "object",
+                    "required": ["label", "p"],
+                    "additionalProperties": False,
+                    "properties": {"label": label, "p": prob},
+                },
+            },
+        },
+    }
+
+
+def _point() -> dict[str, Any]:
+    return {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}, "description": "[x, y] px"}
+
+
+def _prediction(task: str, result: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["task", "model", "results"],
+        "additionalProperties": False,
+        "properties": {
+            "task": {"type": "string", "enum": [task]},
+            "model": _ref("ModelRef"),
+            "results": {"type": "array", "items": _ref(result), "description": "one per image, in upload order"},
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    nullable_str = {"type": "string", "nullable": True}
+    confidence = {"type": "number", "minimum": 0, "maximum": 1}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "additionalProperties": False,
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "short machine-readable reason, e.g. `bad_image`, `too_many_pixels`, "
+                            "`too_small`, `missing_image`, `not_a_file`, `bad_parameter`, `unknown_task`, "
+                            "`too_large`, `too_many_files`, `batch_too_large`, `unsupported_media_type`, "
+                            "`model_unavailable`",
+                        },
+                        "message": {"type": "string", "minLength": 1, "description": "for people: what was wrong"},
+                    },
+                }
+            },
+        },
+        "TaskState": {
+            "type": "object",
+            "required": ["ready", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "ready": {"type": "boolean"},
+                "reason": {**nullable_str, "description": "why the task is unavailable; null when ready"},
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "tasks"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok"]},
+                "tasks": {
+                    "type": "object",
+                    "required": list(TASKS),
+                    "additionalProperties": False,
+                    "properties": {t: _ref("TaskState") for t in TASKS},
+                },
+            },
+        },
+        "ModelInfo": {
+            "type": "object",
+            "required": ["name", "task", "sha256", "ready", "reason"],
+            "properties": {
+                "name": {"type": "string"},
+                "task": {"type": "string", "enum": list(TASKS)},
+                "architecture": nullable_str,
+                "dataset": nullable_str,
+                "sha256": {"type": "string", "description": "as the manifest states it (lower-cased)"},
+                "size_bytes": {"type": "integer", "nullable": True, "minimum": 0},
+                "metrics": {"type": "object", "description": "as published by `evaluate --publish`"},
+                "ready": {"type": "boolean"},
+                "reason": nullable_str,
+            },
+        },
+        "ModelList": {
+            "type": "object",
+            "required": ["models"],
+            "properties": {"models": {"type": "array", "items": _ref("ModelInfo")}},
+        },
+        "ModelRef": {
+            "type": "object",
+            "required": ["name", "architecture", "sha256"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string"},
+                "architecture": nullable_str,
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            },
+        },
+        "DigitResult": _char_result("^[0-9]$", 10, "7"),
+        "LetterResult": _char_result("^[a-z]$", 26, "a"),
+        "WordResult": {
+            "type": "object",
+            "required": ["text", "words"],
+            "properties": {
+                "text": {"type": "string", "example": "hello world"},
+                "words": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["text", "box", "confidence"],
+                        "properties": {
+                            "text": {"type": "string"},
+                            "box": {
+                                "type": "array",
+                                "minItems": 4,
+                                "maxItems": 4,
+                                "items": {"type": "number"},
+                                "description": "[x0, y0, x1, y1] px",
+                            },
+                            "confidence": confidence,
+                        },
+                    },
+                },
+            },
+        },
+        "DocEdgesResult": {
+            "type": "object",
+            "required": ["found", "corners", "confidence"],
+            "properties": {
+                "found": {"type": "boolean"},
+                "corners": {
+                    "type": "array",
+                    "nullable": True,
+                    "minItems": 4,
+                    "maxItems": 4,
+                    "items": _point(),
+                    "description": "top-left, top-right, bottom-right, bottom-left, in pixels of the uploaded "
+                    "image; null when `found` is false",
+                },
+                "confidence": confidence,
+            },
+        },
+        "ChineseResult": {
+            "type": "object",
+            "required": ["text", "lines"],
+            "properties": {
+                "text": {"type": "string", "description": "the lines joined with newlines"},
+                "lines": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["text", "box", "confidence"],
+                        "properties": {
+                            "text": {"type": "string"},
+                            "box": {"type": "array", "minItems": 4, "maxItems": 4, "items": _point()},
+                            "confidence": confidence,
+                        },
+                    },
+                },
+            },
+        },
+        **{name: _prediction(task, name.replace("Prediction", "Result")) for task, name in PREDICTION_SCHEMAS.items()},
+        "Prediction": {
+            "oneOf": [_ref(name) for name in PREDICTION_SCHEMAS.values()],
+            "discriminator": {
+                "propertyName": "task",
+                "mapping": {task: _ref(name)["$ref"] for task, name in PREDICTION_SCHEMAS.items()},
+            },
+        },
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _upload_body(max_files: int, max_upload_bytes: int, max_pixels: int, what: str) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "required": True,
+        "description": (
+            f"{what} PNG, JPEG, BMP, TIFF, WebP or GIF (first frame); grayscale, RGB or RGBA; dark ink on light paper "
+            f"or light on dark; EXIF orientation is applied. Either multipart/form-data with file part(s) in the "
+            f"field `image` (each part needs a filename, e.g. `curl -F image=@photo.png`), or the raw bytes of one "
+            f"image with any `image/*` Content-Type (the format is read from the bytes). Limits: {max_upload_bytes:,} "
+            f"bytes per request, {max_pixels:,} pixels per image, sides of at least 8 pixels."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "array", "minItems": 1, "maxItems": max_files, "items": binary},
+                    },
+                },
+                "encoding": {"image": {"contentType": ", ".join(IMAGE_MEDIA_TYPES)}},
+            },
+            **{media: {"schema": binary} for media in IMAGE_MEDIA_TYPES},
+        },
+    }
+
+
+def build_openapi(
+    max_upload_bytes: int = 16 * 2**20, max_files: int = 64, max_pixels: int = 40_000_000
+) -> dict[str, Any]:
+    """The OpenAPI document (a plain JSON-able dict) for an app with these limits."""
+    common_errors = {"405": _resp("MethodNotAllowed"), "500": _resp("InternalError")}
+    upload_errors = {
+        "400": _resp("BadRequest"),
+        "413": _resp("TooLarge"),
+        "415": _resp("UnsupportedMediaType"),
+        "503": _resp("Unavailable"),
+    }
+    flags = [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": f"Used by task `{task}`: {text} Other tasks ignore it, but it must still be 0 or 1.",
+            "schema": {"type": "integer", "enum": [0, 1], "default": 1},
+        }
+        for name, (task, text) in QUERY_FLAGS.items()
+    ]
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "OCR workbench",
+            "version": _version(),
+            "description": (
+                "Handwritten digits and letters, words, document edges and Chinese text. Every error is JSON "
+                '`{"error": {"code": ..., "message": ...}}`; bad input never gives a 500.'
+            ),
+            "license": {"name": "MIT"},
+        },
+        "paths": {
+            "/": {
+                "get": {
+                    "operationId": "index",
+                    "summary": "The web page: draw or upload an image and see the answer",
+                    "responses": {
+                        "200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                        **common_errors,
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness and which tasks are ready",
+                    "description": "Always 200 once the server is up; a task whose weights are missing, corrupt or "
+                    "refused shows `ready: false` with the reason.",
+                    "responses": {
+                        "200": {
+                            "description": "the server is up",
+                            "content": {"application/json": {"schema": _ref("Health")}},
+                        },
+                        **common_errors,
+                    },
+                }
+            },
+            "/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "summary": "The models in the manifest, with sha256 and metrics",
+                    "responses": {
+                        "200": {
+                            "description": "every manifest entry",
+                            "content": {"application/json": {"schema": _ref("ModelList")}},
+                        },
+                        **common_errors,
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.0 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **common_errors,
+                    },
+                }
+            },
+            "/predict/{task}": {
+                "post": {
+                    "operationId": "predict",
+                    "summary": "Read one image or a batch",
+                    "parameters": [
+                        {
+                            "name": "task",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": list(TASKS)},
+                        },
+                        *flags,
+                    ],
+                    "requestBody": _upload_body(
+                        max_files, max_upload_bytes, max_pixels, f"One to {max_files} images (413 beyond that):"
+                    ),
+                    "responses": {
+                        "200": {
+                            "description": "one result per image, in upload order; the result shape depends on the "
+                            "task",
+                            "content": {"application/json": {"schema": _ref("Prediction")}},
+                        },
+                        **upload_errors,
+                        "404": _resp("UnknownTask"),
+                        **common_errors,
+                    },
+                }
+            },
+            "/scan": {
+                "post": {
+                    "operationId": "scan",
+                    "summary": "Find a document's edges and answer the flattened page",
+                    "requestBody": _upload_body(1, max_upload_bytes, max_pixels, "Exactly one image:"),
+                    "responses": {
+                        "200": {
+                            "description": "the page, perspective-corrected",
+                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        **upload_errors,
+                        **common_errors,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": _schemas(),
+            "responses": {
+                "BadRequest": _error(
+                    "bad or missing image: empty body, no file part `image`, a part without a filename, "
+                    "undecodable or truncated file, too many pixels, sides under 8 pixels, or a query flag that is "
+                    "not 0 or 1; the message names the image (by index and filename) and what was wrong"
+                ),
+                "UnknownTask": _error("unknown task"),
+                "MethodNotAllowed": _error("method not allowed; the Allow header lists the accepted ones"),
+                "TooLarge": _error(
+                    f"request too large: over {max_upload_bytes:,} bytes, over {max_files} files, or too many "
+                    "decoded pixels in one batch"
+                ),
+                "UnsupportedMediaType": _error("the Content-Type is neither multipart/form-data nor image/*"),
+                "Unavailable": _error("the task's weights are missing, corrupt or refused; /health says why"),
+                "InternalError": _error("a bug; logged with its traceback, never caused by bad input"),
+            },
+        },
+    }

@@ -1,0 +1,149 @@
+"""Helpers shared by the HTTP robustness tests: image bytes, the error-shape check and a registry
+serving every task (tiny untrained digit/letter models plus stand-ins for the tasks that have no
+predictor yet), so fuzzing reaches the decode and answer path of every endpoint, not just its 503.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from serving.registry import TASK_LOADERS, ModelRegistry
+
+ERROR_KEYS = {"code", "message"}
+
+
+def encode(array: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
+    """``array`` (or a PIL image) saved in ``fmt``."""
+    img = array if isinstance(array, Image.Image) else Image.fromarray(array)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def digit_like(seed: int, size: int = 40) -> np.ndarray:
+    """Dark stroke on light paper: something the preprocessor finds ink in."""
+    img = np.full((size, size), 240, np.uint8)
+    rng = np.random.default_rng(seed)
+    y, x = rng.integers(size // 5, size - size // 5 - 12, 2)
+    img[y : y + 12 * size // 40, x : x + 4 * size // 40] = 20
+    return img
+
+
+def is_error_body(body: object) -> bool:
+    """``{"error": {"code": <non-empty str>, "message": <non-empty str>}}`` and nothing else."""
+    if not isinstance(body, dict) or set(body) != {"error"}:
+        return False
+    err = body["error"]
+    return (
+        isinstance(err, dict)
+        and set(err) == ERROR_KEYS
+        and all(isinstance(err[k], str) and err[k] for k in ERROR_KEYS)
+    )
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict:
+    """A Flask test response is the JSON error ``status`` (and ``code``); returns ``body["error"]``."""
+    assert resp.status_code == status, resp.get_data(as_text=True)[:500]
+    assert resp.mimetype == "application/json"
+    body = resp.get_json()
+    assert is_error_body(body), body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+# -- stand-in predictors for tasks without a real one yet -------------------------------------------
+def _check_images(images: list[np.ndarray]) -> None:
+    # What routes promise every predictor: decoded uint8 HxW or HxWx3 arrays.
+    for im in images:
+        assert im.dtype == np.uint8 and (im.ndim == 2 or (im.ndim == 3 and im.shape[2] == 3)), im.shape
+
+
+@dataclass
+class _Result:
+    data: dict
+
+    def to_dict(self) -> dict:
+        return self.data
+
+
+class FakeWord:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []  # the query flags each call received
+
+    def predict(self, images, **options: bool):
+        _check_images(images)
+        assert set(options) <= {"segment", "lexicon"}, options
+        self.calls.append(options)
+        words = [[{"text": "hi", "box": [0, 0, im.shape[1], im.shape[0]], "confidence": 0.5}] for im in images]
+        return [_Result({"text": "hi", "words": w}) for w in words]
+
+
+class FakeDocEdges:
+    def predict(self, images):
+        _check_images(images)
+        out = []
+        for im in images:
+            h, w = im.shape[:2]
+            out.append(_Result({"found": True, "corners": [[0, 0], [w, 0], [w, h], [0, h]], "confidence": 0.9}))
+        return out
+
+    def scan(self, image: np.ndarray) -> bytes:
+        _check_images([image])
+        small = Image.fromarray(image).resize((32, 32))
+        return encode(small.convert("RGB"), "JPEG")
+
+
+class FakeChinese:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def predict(self, images, **options: bool):
+        _check_images(images)
+        assert set(options) <= {"detect"}, options
+        self.calls.append(options)
+        box = [[0, 0], [8, 0], [8, 8], [0, 8]]
+        return [_Result({"text": "你好", "lines": [{"text": "你好", "box": box, "confidence": 0.7}]}) for _ in images]
+
+
+FAKES = {"word": FakeWord, "doc-edges": FakeDocEdges, "chinese": FakeChinese}
+
+
+def build_all_tasks_dir(models_dir: Path) -> Path:
+    """A models folder with tiny UNTRAINED ``simple_cnn`` digit and letter models and placeholder
+    files for the stand-in tasks, all in a manifest with real sha256s."""
+    from handwrite_digit_ocr.config import LETTERS, CharConfig
+    from handwrite_digit_ocr.model import build_model
+    from ocr_common.config import save_config
+    from tests.conftest import manifest_entry, write_manifest
+
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for task, labels in (("digit", None), ("letter", LETTERS)):
+        cfg = CharConfig(arch="simple_cnn", task=task, **({"labels": labels} if labels else {}))
+        build_model(cfg).save(models_dir / f"{task}.keras")
+        save_config(cfg, models_dir / f"{task}.json")
+        entries.append(manifest_entry(models_dir, task, task, architecture="simple_cnn", dataset="none (untrained)"))
+    for task in FAKES:
+        (models_dir / f"{task}.keras").write_bytes(f"stand-in for {task}".encode())
+        (models_dir / f"{task}.json").write_text("{}", encoding="utf-8")
+        entries.append(manifest_entry(models_dir, task, task, architecture="stand-in"))
+    write_manifest(models_dir, entries)
+    return models_dir
+
+
+# Real loaders for digit/letter, stand-ins for the rest.
+ALL_TASK_LOADERS = {**TASK_LOADERS, **{task: (lambda weights, config, cls=cls: cls()) for task, cls in FAKES.items()}}
+
+
+def all_tasks_registry(models_dir: Path) -> ModelRegistry:
+    """A registry of ``build_all_tasks_dir``'s folder with every task ready."""
+    registry = ModelRegistry(models_dir, loaders=ALL_TASK_LOADERS)
+    assert all(state["ready"] for state in registry.health().values()), registry.health()
+    return registry

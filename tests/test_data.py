@@ -58,13 +58,15 @@ def test_npz_round_trip(tmp_path):
 
 def test_mnist_from_local_npz(tmp_path, monkeypatch):
     monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
-    write_toy_mnist(tmp_path / "mnist.npz", n_train=120, n_test=30)
+    write_toy_mnist(tmp_path / "mnist.npz", n_train=300, n_test=30)
     ds = load_mnist(tmp_path, val_size=20)
     assert ds.labels == tuple("0123456789")
-    assert ds.x_train.shape == (100, 28, 28) and ds.x_val.shape == (20, 28, 28) and ds.x_test.shape == (30, 28, 28)
+    assert ds.x_train.shape == (280, 28, 28) and ds.x_val.shape == (20, 28, 28) and ds.x_test.shape == (30, 28, 28)
     assert ds.x_train.dtype == np.uint8 and ds.x_train.max() == 255
     assert any(p.name.startswith("mnist_train_norm-") for p in (tmp_path / "cache").iterdir())
     assert load_dataset("mnist", tmp_path).x_test.shape == (30, 28, 28)
+    # The validation split is capped at a tenth of the training images.
+    assert load_mnist(tmp_path, val_size=200).x_val.shape == (30, 28, 28)
     with pytest.raises(KeyError, match="unknown dataset"):
         load_dataset("nope", tmp_path)
 

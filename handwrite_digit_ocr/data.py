@@ -113,11 +113,18 @@ def _lazy(func: str) -> Callable[..., CharDataset]:
     return load
 
 
+def _mnist_photo(data_dir: str | Path | None = None) -> CharDataset:
+    from handwrite_digit_ocr.photo_sim import load_mnist_photo
+
+    return load_mnist_photo(data_dir)
+
+
 DATASETS: dict[str, Callable[..., CharDataset]] = {
     "mnist": load_mnist,
     "emnist-letters": _lazy("load_emnist_letters"),
     "letters-dir": _lazy("load_letters_dir"),
     "synthetic-letters": _lazy("load_synthetic_letters"),
+    "mnist-photo": _mnist_photo,
 }
 
 
@@ -150,8 +157,11 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> CharDataset:
             raise ValueError(f"cannot combine {first.name} and {ds.name}: their labels differ")
     x_train = np.concatenate([np.concatenate([ds.x_train] * k) for ds, k in parts])
     y_train = np.concatenate([np.concatenate([ds.y_train] * k) for ds, k in parts])
-    return CharDataset(first.labels, x_train, y_train, first.x_val, first.y_val, first.x_test, first.y_test,
-                       name=name)
+    # Interleave the parts once: make_dataset's shuffle buffer is smaller than a large
+    # combination, and parts laid end to end would give whole epochs-worth of one source.
+    order = np.random.default_rng(0).permutation(len(x_train))
+    return CharDataset(first.labels, x_train[order], y_train[order], first.x_val, first.y_val, first.x_test,
+                       first.y_test, name=name)
 
 
 # --------------------------------------------------------------------------- augmentation

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
             architecture=cfg.arch, dataset=summary.get("dataset", dataset),
             command=cmd_file.read_text().strip() if cmd_file.exists() else None,
             evaluate_command=f"python -m handwrite_digit_ocr.evaluate --model {args.publish}/"
-                             f"{args.name or cfg.task}.keras --dataset {dataset}",
+                             f"{args.name or cfg.task}.keras --dataset {dataset}"
+                             + (f" --data-dir {args.data_dir}" if args.data_dir else ""),
             metrics=metrics, params=predictor.model.count_params(),
         )
         print(f"published {entry['file']} sha256 {entry['sha256'][:12]}… to {args.publish}/manifest.json")

@@ -26,12 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8080, help="TCP port")
     ap.add_argument("--models-dir", default="models", help="folder holding manifest.json and the weights")
     ap.add_argument("--threads", type=int, default=8, help="waitress worker threads")
+    ap.add_argument("--backend", choices=("tf", "onnx"), default=None,
+                    help="inference engine for the character models; None = the predictor's default "
+                         "(handwrite_digit_ocr.predict.DEFAULT_BACKEND); onnx falls back to tf without onnxruntime")
+    ap.add_argument("--batch-wait-ms", type=float, default=0.0,
+                    help="micro-batch concurrent requests, waiting at most this long for company; 0 = off")
     args = ap.parse_args(argv)
+    if args.batch_wait_ms < 0:
+        ap.error("--batch-wait-ms must be >= 0")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving import create_app
 
-    app = create_app(args.models_dir)
+    app = create_app(args.models_dir, backend=args.backend, batch_wait_ms=args.batch_wait_ms)
     registry = app.extensions["ocr_registry"]
     for task, state in registry.health().items():
         if state["ready"]:

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
@@ -74,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", default="1,8,32", help="(c) concurrent HTTP clients, one run per value")
     ap.add_argument("--requests", type=int, default=200, help="(c) requests per client per run")
     ap.add_argument("--threads", type=int, default=8, help="(c) waitress worker threads (server.py --threads)")
+    ap.add_argument("--backend", choices=("tf", "onnx"), default="tf",
+                    help="CharPredictor backend for (a), (b) and the server (bench_batching compares them)")
     ap.add_argument("--server-timeout", type=float, default=180.0, help="(c) seconds to wait for /health")
     ap.add_argument("--no-http", action="store_true", help="skip (c)")
     add_common_args(ap, NAME)
@@ -133,14 +136,16 @@ def bench_in_process(entry, pngs: list[bytes], args: argparse.Namespace) -> dict
 
     spec = tf.TensorSpec([1, size, size, 1], tf.float32)
     fn1 = tf.function(lambda x: pred.model(x, training=False), input_signature=[spec])
+    engine = "tf.function" if pred.backend == "tf" else "ONNX Runtime"
+    padding = ", padded to the next batch bucket" if pred.backend == "tf" else ""
     # Eager and model.predict are 10-50x slower than the compiled path; fewer calls keep the
     # run short without hurting their (wide) percentiles much.
     slow_n = max(5, args.calls // 5)
     methods = [
         ("decode_image (PNG bytes -> array)", lambda: decode_image(next(png_it)), args.calls),
         ("normalize_char (preprocess only)", lambda: normalize_batch([next(img_it)], size), args.calls),
-        ("CharPredictor.predict (preprocess + tf.function + top-k)", lambda: pred.predict([next(img_it)]), args.calls),
-        (f"predict_proba (tf.function, padded to batch {pred.batch_size})", lambda: pred.predict_proba(next(x_it)),
+        (f"CharPredictor.predict (preprocess + {engine} + top-k)", lambda: pred.predict([next(img_it)]), args.calls),
+        (f"predict_proba ({engine}{padding})", lambda: pred.predict_proba(next(x_it)),
          args.calls),
         ("tf.function traced at batch 1 (no padding)", lambda: fn1(next(x_it)).numpy(), args.calls),
         ("keras model.predict(x) per call", lambda: pred.model.predict(next(x_it), verbose=0), slow_n),
@@ -196,13 +201,13 @@ def proc_status(pid: int) -> dict[str, float]:
 class Server:
     """``server.py`` in a subprocess on a free port; its output goes to a log file."""
 
-    def __init__(self, models_dir: Path, threads: int, timeout: float):
+    def __init__(self, models_dir: Path, threads: int, timeout: float, extra_args: Sequence[str] = ()):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, str(REPO_ROOT / "server.py"), "--host", "127.0.0.1", "--port", str(self.port),
-               "--models-dir", str(Path(models_dir).resolve()), "--threads", str(threads)]
+               "--models-dir", str(Path(models_dir).resolve()), "--threads", str(threads), *extra_args]
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         try:
@@ -317,7 +322,7 @@ def drive(port: int, path: str, bodies: list[bytes], labels: list[str] | None, c
 def bench_http(models_dir: Path, tasks: list[str], pngs: list[bytes], labels: list[str],
                args: argparse.Namespace) -> dict[str, Any]:
     """Start the server once, then one closed-loop run per (task, client count)."""
-    server = Server(models_dir, args.threads, args.server_timeout)
+    server = Server(models_dir, args.threads, args.server_timeout, extra_args=["--backend", args.backend])
     try:
         pid = server.proc.pid
         print(f"  server pid {pid} on port {server.port}, ready after {server.startup_s:.1f} s", flush=True)
@@ -367,7 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict[str, Any] = {"images": source, "tasks": {}, "http": None}
     with models_dir_for(args, tasks) as models_dir:
-        registry = ModelRegistry(models_dir)
+        registry = ModelRegistry(models_dir, loader_options={"backend": args.backend})
         present = []
         for task in tasks:
             entry = registry.by_task.get(task)

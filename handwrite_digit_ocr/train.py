@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -71,9 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from handwrite_digit_ocr.data import AugmentConfig, load_dataset, make_dataset
     from handwrite_digit_ocr.model import build_model
-    from ocr_common.callbacks import RunPaths, check_writable, plot_history, standard_callbacks
+    from ocr_common.callbacks import RunPaths, check_writable, plot_history, standard_callbacks, worker_run_paths
     from ocr_common.config import save_config
-    from ocr_common.distribute import get_strategy, global_batch_size
+    from ocr_common.distribute import get_strategy, global_batch_size, worker_role
 
     run = RunPaths(run_dir_for(args))
     check_writable(run.root)  # before loading data: fail in a second, not after an hour
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     task = "digit" if data.labels == tuple("0123456789") else "letter"
     cfg = CharConfig(arch=args.model, labels=data.labels, width=args.width, task=task)
     strategy = get_strategy(args.strategy)
+    chief_run, run = run, worker_run_paths(run, *worker_role(strategy))  # non-chief workers: a temp folder
     batch = global_batch_size(args.batch_size, strategy)
     with strategy.scope():
         model = build_model(cfg)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     (run.root / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary), flush=True)
+    if run != chief_run:
+        shutil.rmtree(run.root, ignore_errors=True)  # a non-chief worker's copies; the chief keeps the real ones
     return summary
 
 

@@ -104,6 +104,7 @@ class RunPaths:
     """Every file a training run writes, under one run directory."""
 
     root: Path
+    backup_dir: Path | None = None  # None: <root>/backup; see worker_run_paths
 
     @property
     def best(self) -> Path:
@@ -111,7 +112,7 @@ class RunPaths:
 
     @property
     def backup(self) -> Path:
-        return self.root / "backup"
+        return self.backup_dir or self.root / "backup"
 
     @property
     def csv(self) -> Path:
@@ -124,6 +125,22 @@ class RunPaths:
     @property
     def curve(self) -> Path:
         return self.root / "curve.png"
+
+
+def worker_run_paths(run: RunPaths, chief: bool, index: int) -> RunPaths:
+    """Where one worker of a multi-worker run writes.
+
+    The chief writes ``run`` exactly as a single-device run would. The other workers train the
+    same model in lockstep, so their checkpoints, logs and plots are copies, and two processes
+    writing one file can corrupt it: following MultiWorkerMirroredStrategy's convention they write
+    into a fresh temporary folder, which the caller deletes at the end. Only their resume backup
+    is kept, in ``<run>/backup/worker-<index>``, so a worker restarted with the same command resumes
+    at the same epoch as the chief (each worker restores its own; no shared filesystem needed).
+    """
+    if chief:
+        return run
+    tmp = Path(tempfile.mkdtemp(prefix=f"{run.root.name}-worker{index}-"))
+    return RunPaths(tmp, backup_dir=run.backup / f"worker-{index}")
 
 
 def standard_callbacks(

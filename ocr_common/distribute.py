@@ -66,11 +66,46 @@ def parse_tf_config(raw: str | None = None) -> dict:
     return cfg
 
 
+class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """``MultiWorkerMirroredStrategy`` whose ``reduce`` accepts what Keras 3's ``fit`` gives it.
+
+    Keras 3 (up to 3.15 at least, keras-team/keras#20585) calls ``strategy.reduce`` in two ways
+    that only work with one worker: on the whole ``(x, y)`` batch (to learn shapes before the
+    first step: "Attempt to convert a value (PerReplica ...) ... to a Tensor") and with ``axis=0``
+    on scalar metrics ("Invalid reduction dimension 0 for input with 0 dimensions"). Here each
+    leaf of a nested value is reduced on its own, and a scalar is reduced across replicas only,
+    which is what Keras means by it. Nothing else changes.
+    """
+
+    def reduce(self, reduce_op, value, axis=None):
+        def one(v):
+            local = self.experimental_local_results(v)[0]  # a PerReplica has no shape of its own
+            rank = getattr(getattr(local, "shape", None), "rank", None)
+            return super(KerasMultiWorkerStrategy, self).reduce(reduce_op, v, None if rank == 0 else axis)
+
+        return tf.nest.map_structure(one, value)
+
+
 def _multiworker() -> tf.distribute.Strategy:
     parse_tf_config()
     # The strategy reads TF_CONFIG itself (TFConfigClusterResolver); the check above only makes a
     # missing or malformed value fail loudly instead of training alone on this host.
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return KerasMultiWorkerStrategy()
+
+
+def worker_role(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
+    """``(is_chief, task index)`` of this process. Only a multi-worker strategy has non-chief
+    workers: the chief is the ``chief`` task, or worker 0 when the cluster has no ``chief``
+    (TensorFlow's convention). Single-process strategies answer ``(True, 0)``."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    kind = getattr(resolver, "task_type", None)
+    if resolver is None or not kind:
+        return True, 0
+    index = int(resolver.task_id or 0)
+    if kind == "chief":
+        return True, index
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return kind == "worker" and index == 0 and not has_chief, index
 
 
 _FACTORIES: dict[str, Callable[[], tf.distribute.Strategy]] = {

@@ -20,6 +20,8 @@ def create_app(
     max_pixels: int = 40_000_000,
     max_batch_pixels: int = 100_000_000,
     registry: ModelRegistry | None = None,
+    backend: str | None = None,
+    batch_wait_ms: float = 0.0,
 ) -> Flask:
     """Build the app. Models load here, before the first request, unless ``registry`` is given
     (tests inject a prebuilt one so each app does not reload TensorFlow models).
@@ -27,6 +29,10 @@ def create_app(
     ``max_upload_bytes`` caps the whole request body (413), ``max_files`` the images in one
     multipart batch (413), ``max_pixels`` each image's width x height (400, checked from the
     header before decoding) and ``max_batch_pixels`` the decoded pixels of a whole request (413).
+
+    ``backend`` ("tf" or "onnx"; None: the predictors' default) and ``batch_wait_ms`` (> 0:
+    micro-batch concurrent requests, waiting at most that long; 0: off) go to the model loaders;
+    they have no effect when ``registry`` is given.
     """
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(
@@ -39,7 +45,11 @@ def create_app(
     # Werkzeug parses multipart parts into memory up to this size before spooling to disk;
     # keep non-file form fields small, they carry no data we use.
     app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
-    app.extensions["ocr_registry"] = registry if registry is not None else ModelRegistry(models_dir)
+    if registry is None:
+        # Only options actually set are passed, so loaders keep their own defaults otherwise.
+        options = {"backend": backend, "batch_wait_ms": batch_wait_ms or None}
+        registry = ModelRegistry(models_dir, loader_options={k: v for k, v in options.items() if v is not None})
+    app.extensions["ocr_registry"] = registry
     # Built once per app, with this app's limits, and served as is by GET /openapi.json.
     app.extensions["ocr_openapi"] = build_openapi(max_upload_bytes, max_files, max_pixels)
     register_error_handlers(app)

@@ -43,7 +43,10 @@ class Predictor(Protocol):
         ...
 
 
-def _load_char(model_path: Path, config_path: Path | None) -> Predictor:
+def _load_char(model_path: Path, config_path: Path | None, *, backend: str | None = None,
+               batch_wait_ms: float = 0.0) -> Predictor:
+    """``backend``: "tf" or "onnx" (None: the predictor's default); ``batch_wait_ms`` > 0 turns on
+    micro-batching of concurrent requests, waiting at most that long for company."""
     # Imported here so that importing the server does not pull in TensorFlow until a model loads.
     from handwrite_digit_ocr.config import CharConfig
     from handwrite_digit_ocr.predict import CharPredictor
@@ -54,12 +57,13 @@ def _load_char(model_path: Path, config_path: Path | None) -> Predictor:
     if model_path.suffix != ".keras":
         raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
     config = load_config(CharConfig, config_path) if config_path is not None else None
-    return CharPredictor(model_path, config=config)
+    return CharPredictor(model_path, config=config, backend=backend, batching=batch_wait_ms > 0,
+                         max_wait_ms=batch_wait_ms)
 
 
-# Task name -> factory(weights path, config path or None) -> predictor. Tasks not listed here
-# have no predictor in this version of the server and answer 503.
-TASK_LOADERS: dict[str, Callable[[Path, Path | None], Predictor]] = {
+# Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not
+# listed here have no predictor in this version of the server and answer 503.
+TASK_LOADERS: dict[str, Callable[..., Predictor]] = {
     "digit": _load_char,
     "letter": _load_char,
 }
@@ -103,11 +107,18 @@ class ModelEntry:
 
 
 class ModelRegistry:
-    """Loads every manifest entry once and hands predictors to the routes."""
+    """Loads every manifest entry once and hands predictors to the routes.
 
-    def __init__(self, models_dir: str | Path = "models", loaders: dict[str, Callable] | None = None):
+    ``loader_options`` are passed to every loader as keyword arguments (``backend``,
+    ``batch_wait_ms`` for the character loader); with none given, loaders are called with the
+    weights and config paths only.
+    """
+
+    def __init__(self, models_dir: str | Path = "models", loaders: dict[str, Callable] | None = None,
+                 loader_options: dict[str, Any] | None = None):
         self.models_dir = Path(models_dir)
         self.loaders = TASK_LOADERS if loaders is None else loaders
+        self.loader_options = dict(loader_options or {})
         self.entries: list[ModelEntry] = []
         self.by_task: dict[str, ModelEntry] = {}  # the entry serving each task
         self.manifest_error: str | None = None
@@ -204,7 +215,7 @@ class ModelRegistry:
             log.error("%s (task %s) disabled: %s", entry.name, entry.task, e)
             return
         try:
-            entry.predictor = loader(weights, config)
+            entry.predictor = loader(weights, config, **self.loader_options)
         except Exception as e:  # one broken model must not stop the others
             entry.reason = self._public(f"failed to load {entry.file!r}: {type(e).__name__}: {e}")
             log.exception("%s (task %s) failed to load", entry.name, entry.task)

@@ -18,6 +18,20 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Derived files (npz caches, the ONNX exports CharPredictor makes at load time) go to a
+    session temp folder unless ``$OCR_CACHE_DIR`` is set: the untrained test models get new
+    weights, so a new export, every session, which must not pile up in ./data/cache."""
+    if os.environ.get("OCR_CACHE_DIR"):
+        yield
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OCR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 def write_manifest(models_dir: Path, entries: list[dict]) -> Path:
     """Write ``models_dir/manifest.json`` in the format serving.registry reads."""
     path = Path(models_dir) / "manifest.json"

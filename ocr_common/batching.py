@@ -1,0 +1,163 @@
+"""Dynamic micro-batching: many concurrent small requests -> few larger model calls.
+
+    batcher = MicroBatcher(model_fn, max_batch=32, max_wait_ms=2.0)
+    probs = batcher.submit(x)  # from any thread; blocks until this caller's rows are ready
+    batcher.close()
+
+A CNN on a 28x28 image costs about as much at batch 8 as at batch 1 on a CPU (the fixed cost
+per call dominates), so when several server threads each hold one image, running them as one
+batch raises throughput. One worker thread owns the model: it takes the first waiting request,
+keeps gathering for at most ``max_wait_ms`` after that request arrived (or until ``max_batch``
+rows are queued), runs ``fn`` once and hands every caller its own rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BatchFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class _Pending:
+    """One queued chunk (at most ``max_batch`` rows) and where its answer goes."""
+
+    x: np.ndarray
+    future: Future = field(default_factory=Future)
+    t_enqueued: float = field(default_factory=time.monotonic)
+
+
+class MicroBatcher:
+    """Merges concurrent :meth:`submit` calls into batches of at most ``max_batch`` rows for ``fn``.
+
+    ``fn`` maps an ``(N, ...)`` array to an ``(N, ...)`` array row by row (row ``i`` of the
+    output belongs to row ``i`` of the input), and is only ever called from the worker thread,
+    so it needs no lock of its own. An exception raised by ``fn`` reaches exactly the callers
+    whose rows were in that batch; the worker carries on with the next one.
+    """
+
+    def __init__(self, fn: BatchFn, max_batch: int = 32, max_wait_ms: float = 2.0, name: str = "micro-batcher"):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        self.fn = fn
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1e3
+        self.batches_run = 0  # for benchmarks and tests: how well requests were merged
+        self.rows_run = 0
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        # Daemon: a batcher nobody closed must not keep the interpreter alive at exit.
+        self._thread = threading.Thread(target=self._worker, name=name, daemon=True)
+        self._thread.start()
+
+    # -- callers ---------------------------------------------------------------------------
+    def submit(self, x: np.ndarray, timeout: float | None = None) -> np.ndarray:
+        """Run ``fn`` on ``x`` (``(N, ...)``), batched with other callers; blocks until done.
+
+        A request larger than ``max_batch`` is split into chunks that are queued together, so
+        it is never refused and never makes a batch larger than ``max_batch``.
+        """
+        x = np.asarray(x)
+        # An empty request still goes through the worker: fn decides the shape of an empty answer.
+        chunks = [_Pending(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)] or [_Pending(x)]
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("MicroBatcher is closed")
+            self._queue.extend(chunks)
+            self._cond.notify()
+        try:
+            parts = [c.future.result(timeout) for c in chunks]
+        except TimeoutError:
+            for c in chunks:
+                c.future.cancel()  # chunks not yet picked up are skipped by the worker
+            raise
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop accepting work, finish what is queued, then stop the worker. Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> MicroBatcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- worker ----------------------------------------------------------------------------
+    def _next_batch(self) -> list[_Pending] | None:
+        """Block until there is work, gather one batch; ``None`` once closed and drained."""
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            # The wait is counted from when the oldest request arrived, not from now: a request
+            # that already queued behind a running batch has waited enough.
+            deadline = self._queue[0].t_enqueued + self.max_wait
+            while True:
+                rows = sum(len(p.x) for p in self._queue)
+                remaining = deadline - time.monotonic()
+                if rows >= self.max_batch or remaining <= 0 or self._closed:
+                    break
+                self._cond.wait(remaining)  # woken by each submit, so a full batch leaves early
+            batch, rows = [], 0
+            while self._queue and rows + len(self._queue[0].x) <= self.max_batch:
+                p = self._queue.popleft()
+                batch.append(p)
+                rows += len(p.x)
+            return batch
+
+    def _run(self, batch: list[_Pending]) -> None:
+        # A caller that gave up (timeout, cancel) must not break the batch for the others.
+        batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
+        try:
+            x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
+            y = np.asarray(self.fn(x))
+            if len(y) != len(x):
+                raise ValueError(f"batch function returned {len(y)} rows for {len(x)} inputs")
+        except BaseException as e:
+            for p in batch:
+                p.future.set_exception(e)
+            if not isinstance(e, Exception):
+                raise  # SystemExit and the like end the worker (see _worker)
+            return
+        self.batches_run += 1
+        self.rows_run += len(x)
+        start = 0
+        for p in batch:
+            p.future.set_result(y[start : start + len(p.x)])
+            start += len(p.x)
+
+    def _worker(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._run(batch)
+        finally:
+            # Only reached early on a BaseException in fn (e.g. SystemExit): fail whoever is still
+            # waiting rather than leave them blocked forever.
+            with self._cond:
+                self._closed = True
+                leftovers = list(self._queue)
+                self._queue.clear()
+            for p in leftovers:
+                if p.future.set_running_or_notify_cancel():
+                    p.future.set_exception(RuntimeError("MicroBatcher worker stopped"))

@@ -74,6 +74,21 @@ def _char_result(pattern: str, n_labels: int, example: str) -> dict[str, Any]:
     }
 
 
+def _text_result(parts: str, box: dict[str, Any], example: str | None, description: str | None = None
+                 ) -> dict[str, Any]:
+    """A text answer: the whole ``text`` plus its ``parts`` (words or lines), each with text, box, confidence."""
+    text: dict[str, Any] = {"type": "string"}
+    if example is not None:
+        text["example"] = example
+    if description is not None:
+        text["description"] = description
+    part = {"type": "object", "required": ["text", "box", "confidence"],
+            "properties": {"text": {"type": "string"}, "box": box,
+                           "confidence": {"type": "number", "minimum": 0, "maximum": 1}}}
+    return {"type": "object", "required": ["text", parts],
+            "properties": {"text": text, parts: {"type": "array", "items": part}}}
+
+
 def _point() -> dict[str, Any]:
     return {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}, "description": "[x, y] px"}
 
@@ -172,31 +187,8 @@ def _schemas() -> dict[str, Any]:
         },
         "DigitResult": _char_result("^[0-9]$", 10, "7"),
         "LetterResult": _char_result("^[a-z]$", 26, "a"),
-        "WordResult": {
-            "type": "object",
-            "required": ["text", "words"],
-            "properties": {
-                "text": {"type": "string", "example": "hello world"},
-                "words": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["text", "box", "confidence"],
-                        "properties": {
-                            "text": {"type": "string"},
-                            "box": {
-                                "type": "array",
-                                "minItems": 4,
-                                "maxItems": 4,
-                                "items": {"type": "number"},
-                                "description": "[x0, y0, x1, y1] px",
-                            },
-                            "confidence": confidence,
-                        },
-                    },
-                },
-            },
-        },
+        "WordResult": _text_result("words", {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"},
+                                             "description": "[x0, y0, x1, y1] px"}, "hello world"),
         "DocEdgesResult": {
             "type": "object",
             "required": ["found", "corners", "confidence"],
@@ -214,25 +206,8 @@ def _schemas() -> dict[str, Any]:
                 "confidence": confidence,
             },
         },
-        "ChineseResult": {
-            "type": "object",
-            "required": ["text", "lines"],
-            "properties": {
-                "text": {"type": "string", "description": "the lines joined with newlines"},
-                "lines": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["text", "box", "confidence"],
-                        "properties": {
-                            "text": {"type": "string"},
-                            "box": {"type": "array", "minItems": 4, "maxItems": 4, "items": _point()},
-                            "confidence": confidence,
-                        },
-                    },
-                },
-            },
-        },
+        "ChineseResult": _text_result("lines", {"type": "array", "minItems": 4, "maxItems": 4, "items": _point()},
+                                      None, "the lines joined with newlines"),
         **{name: _prediction(task, name.replace("Prediction", "Result")) for task, name in PREDICTION_SCHEMAS.items()},
         "Prediction": {
             "oneOf": [_ref(name) for name in PREDICTION_SCHEMAS.values()],

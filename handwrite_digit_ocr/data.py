@@ -180,6 +180,21 @@ class AugmentConfig:
     gamma: tuple[float, float] = (0.7, 1.4)  # ink-intensity curve: faint pens, photo contrast
     noise_std: float = 0.03
 
+    @classmethod
+    def preset(cls, name: str) -> AugmentConfig | None:
+        """``full`` (the default above), ``geometry`` (the Kaggle recipe's rotation, zoom and shift
+        only) or ``none``."""
+        if name == "none":
+            return None
+        if name == "geometry":
+            return cls(stroke_p=0.0, blur_p=0.0, gamma=(1.0, 1.0), noise_std=0.0)
+        if name == "full":
+            return cls()
+        raise ValueError(f"unknown augmentation preset {name!r}; choose one of {list(AUGMENT_PRESETS)}")
+
+
+AUGMENT_PRESETS = ("full", "geometry", "none")
+
 
 def make_augmenter(aug: AugmentConfig, seed: int = 0):
     """Return ``f(images) -> images`` on a (B, H, W, 1) float32 batch in [0, 1] (TF ops)."""

@@ -23,7 +23,7 @@ from handwrite_digit_ocr.config import CharConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from handwrite_digit_ocr.data import DATASETS
+    from handwrite_digit_ocr.data import AUGMENT_PRESETS, DATASETS
     from handwrite_digit_ocr.model import ARCHS
     from ocr_common.callbacks import LR_SCHEDULES
 
@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lr", type=float, default=1e-3, help="initial learning rate [1e-3]")
     d.add_argument("--lr-schedule", default="plateau", choices=LR_SCHEDULES, help="[plateau]")
     d.add_argument("--width", type=int, default=32, help="base filters for vgg / rcnn [32]")
-    d.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    d.add_argument("--augment", default="full", choices=AUGMENT_PRESETS,
+                   help="full: geometry + stroke width, blur, contrast, noise (for photos); geometry: rotation, "
+                        "zoom and shift only; none [full]")
+    d.add_argument("--no-augment", dest="augment", action="store_const", const="none", help="same as --augment none")
     d.add_argument("--early-stop", type=int, default=0, help="patience in epochs; 0 = off [0]")
     d.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke tests) [0 = all]")
     d.add_argument("--steps-per-epoch", type=int, default=0, help="cap steps per epoch [0 = whole set]")
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
                                           if argv is None else shlex.join(["python", "-m", "handwrite_digit_ocr.train",
                                                                            *argv]))
 
-    aug = None if args.no_augment else AugmentConfig()
+    aug = AugmentConfig.preset(args.augment)
     train_ds = make_dataset(x_tr, y_tr, batch, training=True, aug=aug, seed=args.seed)
     val_ds = make_dataset(data.x_val, data.y_val, batch, training=False)
     if args.steps_per_epoch:

@@ -96,3 +96,25 @@ def test_augmenter_keeps_range_and_changes_images():
     ds = make_dataset((x[..., 0] * 255).astype(np.uint8), np.arange(8), 4, training=True, aug=AugmentConfig())
     xb, yb = next(iter(ds))
     assert xb.shape == (4, 28, 28, 1) and yb.shape == (4,)
+
+
+def test_augment_presets_and_flags():
+    from handwrite_digit_ocr.train import build_parser
+
+    assert AugmentConfig.preset("none") is None
+    assert AugmentConfig.preset("full") == AugmentConfig()
+    geo = AugmentConfig.preset("geometry")
+    assert (geo.stroke_p, geo.blur_p, geo.gamma, geo.noise_std) == (0.0, 0.0, (1.0, 1.0), 0.0)
+    assert geo.rotation_deg == AugmentConfig().rotation_deg > 0
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        AugmentConfig.preset("heavy")
+    parse = build_parser().parse_args
+    assert parse([]).augment == "full"
+    assert parse(["--augment", "geometry"]).augment == "geometry"
+    assert parse(["--no-augment"]).augment == "none"
+    # With every photometric step off and no geometry, the augmenter is the identity.
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    x[:, 6:22, 12:16] = 1.0
+    out = np.asarray(make_augmenter(AugmentConfig(rotation_deg=0, zoom=0, shift=0, stroke_p=0, blur_p=0,
+                                                  gamma=(1, 1), noise_std=0))(x))
+    np.testing.assert_allclose(out, x, atol=1e-5)

@@ -321,11 +321,13 @@ def test_missing_or_broken_manifest_still_serves_health(tmp_path):
 
 
 # -- golden test on the shipped weights ----------------------------------------------------------
-def _mnist_path() -> Path | None:
+def _mnist_path() -> Path:
+    """A full ``mnist.npz`` when one is around, else the 200-image test fixture in tests/data."""
     root = os.environ.get("OCR_DATA_DIR")
     candidates = [Path(root)] if root else []
     candidates.append(REPO_ROOT.parent / "shared" / "data")
-    return next((p / "mnist.npz" for p in candidates if (p / "mnist.npz").is_file()), None)
+    found = next((p / "mnist.npz" for p in candidates if (p / "mnist.npz").is_file()), None)
+    return found or Path(__file__).parent / "data" / "mnist_test_head.npz"
 
 
 def _shipped_digit_entry() -> bool:
@@ -337,14 +339,16 @@ def _shipped_digit_entry() -> bool:
 
 @pytest.mark.skipif(not _shipped_digit_entry(), reason="models/manifest.json has no digit model yet")
 def test_golden_mnist_on_shipped_digit_model():
-    mnist = _mnist_path()
-    if mnist is None:
-        pytest.skip("mnist.npz not found (set OCR_DATA_DIR)")
-    with np.load(mnist) as d:
-        x, y = d["x_test"][:32], d["y_test"][:32]
+    """The shipped weights, served: 200 MNIST test digits in batches of 50 PNG files."""
+    with np.load(_mnist_path()) as d:
+        x, y = d["x_test"][:200], d["y_test"][:200]
     client = create_app(REPO_ROOT / "models").test_client()
-    resp = client.post("/predict/digit", data=multipart(*map(png, x)), content_type="multipart/form-data")
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    labels = [r["label"] for r in resp.get_json()["results"]]
-    correct = sum(label == str(t) for label, t in zip(labels, y, strict=True))
-    assert correct >= 31, f"{correct}/32 correct: {labels} vs {y.tolist()}"
+    labels = []
+    for i in range(0, len(x), 50):
+        resp = client.post("/predict/digit", data=multipart(*map(png, x[i : i + 50])),
+                           content_type="multipart/form-data")
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        labels += [r["label"] for r in resp.get_json()["results"]]
+    wrong = [(i, label, int(t)) for i, (label, t) in enumerate(zip(labels, y, strict=True)) if label != str(t)]
+    # The shipped model scores >= 99.7 % on the whole test set; allow 2 of these 200.
+    assert len(wrong) <= 2, f"(index, served, true): {wrong}"

@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from serving.registry import ModelRegistry
 
-    results: dict[str, Any] = {"images": source, "tasks": {}, "http": None}
+    results: dict[str, Any] = {"images": source, "backend": args.backend, "tasks": {}, "http": None}
     with models_dir_for(args, tasks) as models_dir:
         registry = ModelRegistry(models_dir, loader_options={"backend": args.backend})
         present = []
@@ -409,7 +409,8 @@ def print_report(results: dict, machine: dict) -> None:
     print("(a) batch-1 latency, in process\n")
     print(markdown_table(lat_rows, [("task", "task", ""), ("method", "method", ""), ("median_ms", "median ms", ".2f"),
                                     ("p95_ms", "p95 ms", ".2f"), ("p99_ms", "p99 ms", ".2f"), ("n", "calls", "d")]))
-    print("\n(b) predict_proba throughput (compiled tf.function)\n")
+    engine = "ONNX Runtime" if results.get("backend", "tf") == "onnx" else "compiled tf.function"
+    print(f"\n(b) predict_proba throughput ({engine})\n")
     print(markdown_table(tp_rows, [("task", "task", ""), ("batch", "batch", "d"), ("img_per_s", "img/s", ",.0f"),
                                    ("median_ms", "median ms/batch", ".2f"), ("p95_ms", "p95 ms/batch", ".2f")]))
     if results.get("http"):

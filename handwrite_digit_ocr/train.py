@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     d = ap.add_argument_group("options (defaults in brackets)")
     d.add_argument("--model", default="kaggle_cnn", choices=sorted(ARCHS), help="architecture [kaggle_cnn]")
-    d.add_argument("--dataset", default="mnist", help=f"dataset, '+' joins several; one of {sorted(DATASETS)} [mnist]")
+    d.add_argument("--dataset", default="mnist",
+                   help=f"dataset, '+' joins several and 'name*k' repeats one k times (validation and test "
+                        f"come from the first); each one of {sorted(DATASETS)} [mnist]")
     d.add_argument("--data-dir", default=None, help="data folder [--data-dir > $OCR_DATA_DIR > ./data]")
     d.add_argument("--run-dir", default=None, help="output folder [runs/<task>-<model>]")
     d.add_argument("--epochs", type=int, default=30, help="[30]")

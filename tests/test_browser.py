@@ -262,12 +262,17 @@ def test_task_without_weights_is_marked_and_answers_not_loaded(browser, tiny_ser
 def test_shipped_digit_model_reads_a_drawn_one(browser):
     server = LiveServer(create_app(REPO_ROOT / "models"))
     try:
-        open_page(browser, server, "digit")
-        draw(browser, browser.find_element(By.ID, "digit-canvas"), ONE)
-        label, _ = answer(browser, "digit")
-        assert label == "1"
+        for width in (1200, 375):
+            open_page(browser, server, "digit", width=width, mobile=width < 600)
+            draw(browser, browser.find_element(By.ID, "digit-canvas"), ONE)
+            label, _ = answer(browser, "digit")
+            assert label == "1"
+            # The answer card (with the shipped model's long architecture name) fits the screen.
+            assert browser.execute_script(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"), width
     finally:
         server.close()
+        set_viewport(browser, 1200)
 
 
 @pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1 to write docs/screenshots/")

@@ -21,12 +21,14 @@ log = logging.getLogger("server")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from handwrite_digit_ocr.predict import BACKENDS  # no TensorFlow import: that waits for the loaders
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
     ap.add_argument("--port", type=int, default=8080, help="TCP port")
     ap.add_argument("--models-dir", default="models", help="folder holding manifest.json and the weights")
     ap.add_argument("--threads", type=int, default=8, help="waitress worker threads")
-    ap.add_argument("--backend", choices=("tf", "onnx"), default=None,
+    ap.add_argument("--backend", choices=BACKENDS, default=None,
                     help="inference engine for the character models; None = the predictor's default "
                          "(handwrite_digit_ocr.predict.DEFAULT_BACKEND); onnx falls back to tf without onnxruntime")
     ap.add_argument("--batch-wait-ms", type=float, default=0.0,

@@ -60,6 +60,8 @@ CHAR_TASKS = ("digit", "letter")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from handwrite_digit_ocr.predict import BACKENDS
+
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_inference", description=__doc__,
                                  formatter_class=HelpFormatter)
     ap.add_argument("--models-dir", default="models", help="folder with manifest.json and the weights")
@@ -75,7 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", default="1,8,32", help="(c) concurrent HTTP clients, one run per value")
     ap.add_argument("--requests", type=int, default=200, help="(c) requests per client per run")
     ap.add_argument("--threads", type=int, default=8, help="(c) waitress worker threads (server.py --threads)")
-    ap.add_argument("--backend", choices=("tf", "onnx"), default="tf",
+    ap.add_argument("--backend", choices=BACKENDS, default="tf",
                     help="CharPredictor backend for (a), (b) and the server (bench_batching compares them)")
     ap.add_argument("--server-timeout", type=float, default=180.0, help="(c) seconds to wait for /health")
     ap.add_argument("--no-http", action="store_true", help="skip (c)")

@@ -8,6 +8,7 @@ will feed the model. Normalised copies are cached as npz in ``<data_dir>/cache``
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,7 @@ import numpy as np
 from handwrite_digit_ocr.config import DIGITS
 from handwrite_digit_ocr.preprocess import normalize_char
 from ocr_common.datadir import cache_dir, resolve_data_dir
-from ocr_common.io import atomic_write_bytes
-from ocr_common.npz_cache import load_npz
+from ocr_common.npz_cache import load_npz, save_npz
 
 
 @dataclass
@@ -56,18 +56,17 @@ def _preprocess_version() -> str:
     return hashlib.sha256(Path(preprocess.__file__).read_bytes()).hexdigest()[:10]
 
 
-def _cached_normalize(images: np.ndarray, cache: Path) -> np.ndarray:
+def _cached_normalize(images, cache: Path) -> np.ndarray:
+    """``normalize_array(images)``, cached as npz under a name that includes the preprocessing
+    version. ``images`` may be a zero-argument function returning them, called only when the
+    cache misses (for images that are costly to make; ``cache`` must then name their count)."""
     cache = cache.with_name(f"{cache.stem}-{_preprocess_version()}{cache.suffix}")
     if cache.exists():
         arr = load_npz(cache)["x"]
-        if len(arr) == len(images):
+        if callable(images) or len(arr) == len(images):
             return arr
-    out = normalize_array(images)
-    import io
-
-    buf = io.BytesIO()
-    np.savez_compressed(buf, x=out)
-    atomic_write_bytes(cache, buf.getvalue())
+    out = normalize_array(images() if callable(images) else images)
+    save_npz(cache, x=out)
     return out
 
 
@@ -100,31 +99,23 @@ def load_mnist(data_dir: str | Path | None = None, val_size: int = 5000, normali
                        name="mnist")
 
 
-def _lazy(func: str) -> Callable[..., CharDataset]:
-    """A loader from ``handwrite_digit_ocr.letters``, imported on first use (that module
-    imports this one, so a top-level import would be circular)."""
+def _lazy(module: str, func: str) -> Callable[..., CharDataset]:
+    """``handwrite_digit_ocr.<module>.<func>``, imported on first use: those modules import this
+    one (a top-level import would be circular) and most runs never need them."""
 
     def load(data_dir: str | Path | None = None) -> CharDataset:
-        from handwrite_digit_ocr import letters
-
-        return getattr(letters, func)(data_dir)
+        return getattr(importlib.import_module(f"handwrite_digit_ocr.{module}"), func)(data_dir)
 
     load.__name__ = load.__qualname__ = func
     return load
 
 
-def _mnist_photo(data_dir: str | Path | None = None) -> CharDataset:
-    from handwrite_digit_ocr.photo_sim import load_mnist_photo
-
-    return load_mnist_photo(data_dir)
-
-
 DATASETS: dict[str, Callable[..., CharDataset]] = {
     "mnist": load_mnist,
-    "emnist-letters": _lazy("load_emnist_letters"),
-    "letters-dir": _lazy("load_letters_dir"),
-    "synthetic-letters": _lazy("load_synthetic_letters"),
-    "mnist-photo": _mnist_photo,
+    "emnist-letters": _lazy("letters", "load_emnist_letters"),
+    "letters-dir": _lazy("letters", "load_letters_dir"),
+    "synthetic-letters": _lazy("letters", "load_synthetic_letters"),
+    "mnist-photo": _lazy("photo_sim", "load_mnist_photo"),
 }
 
 

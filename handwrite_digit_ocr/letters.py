@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 import re
 import zipfile
@@ -28,8 +27,7 @@ from handwrite_digit_ocr.config import LETTERS
 from handwrite_digit_ocr.data import CharDataset, _cached_normalize, _preprocess_version
 from handwrite_digit_ocr.preprocess import normalize_char
 from ocr_common.datadir import cache_dir, resolve_data_dir
-from ocr_common.io import atomic_write_bytes
-from ocr_common.npz_cache import cached_folder, load_npz
+from ocr_common.npz_cache import cached_folder, load_npz, save_npz
 
 # --------------------------------------------------------------------------- EMNIST
 
@@ -196,10 +194,8 @@ def load_synthetic_letters(data_dir: str | Path | None = None, n_per_class: int 
     else:
         x_tr, y_tr = synth.synthetic_letters(n_per_class, train_fonts, seed)
         x_ho, y_ho = synth.synthetic_letters(held_out_per_class, held_fonts, seed + 1)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, x_train=x_tr, y_train=y_tr, x_held=x_ho, y_held=y_ho)
-        atomic_write_bytes(cache, buf.getvalue())
         d = {"x_train": x_tr, "y_train": y_tr, "x_held": x_ho, "y_held": y_ho}
+        save_npz(cache, **d)
     rng = np.random.default_rng(seed)
     # Rendered class by class: shuffle once, since make_dataset's shuffle buffer (20k) is
     # smaller than the set and would otherwise feed batches of only a few letters.

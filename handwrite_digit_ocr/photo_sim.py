@@ -10,6 +10,7 @@ It is a test set only: nothing here is ever trained on.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -49,9 +50,14 @@ def load_mnist_photo(data_dir: str | Path | None = None, seed: int = 2024):
     from ocr_common.datadir import cache_dir
 
     _, (x_te, y_te) = load_mnist_raw(data_dir)
-    rng = np.random.default_rng(seed)
-    photos = [photo_like(d, rng) for d in x_te]
-    x = _cached_normalize(photos, cache_dir() / f"mnist_photo_{seed}_{len(x_te)}.npz")
+
+    def photos() -> list[np.ndarray]:  # rendered only when the cache below misses
+        rng = np.random.default_rng(seed)
+        return [photo_like(d, rng) for d in x_te]
+
+    # Keyed by this module's source too: a change to the simulation must not reuse old photos.
+    src = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:10]
+    x = _cached_normalize(photos, cache_dir() / f"mnist_photo_{seed}_{len(x_te)}_{src}.npz")
     empty = np.zeros((0, 28, 28), np.uint8)
     none = np.zeros(0, np.int32)
     return CharDataset(DIGITS, empty, none, empty, none, x, y_te.astype(np.int32), name="mnist-photo")

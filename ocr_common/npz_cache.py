@@ -54,14 +54,19 @@ def folder_to_npz(
     if not items:
         raise ValueError(f"no images found under {root}")
     xs = [transform(load_image_file(p)) for p, _ in items]
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
+    return save_npz(
+        out,
         x=np.stack(xs),
         y=np.array([lab for _, lab in items]),
         files=np.array([str(p.relative_to(root)) for p, _ in items]),
     )
-    return atomic_write_bytes(out, buf.getvalue())
+
+
+def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` as one compressed npz, atomically (a crash never leaves half a file)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:

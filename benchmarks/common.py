@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ocr_common.cpu import usable_cores
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 # Shared data folder beside the checkout, used when neither --data-dir nor $OCR_DATA_DIR has MNIST.
@@ -42,19 +44,6 @@ def _cpuinfo() -> dict[str, str]:
         key, _, value = line.partition(":")
         info[key.strip()] = value.strip()
     return info
-
-
-def usable_cores() -> float:
-    """CPUs this process may use: the affinity mask, capped by a cgroup v2 CPU quota if any
-    (a container with ``cpu.max = 200000 100000`` gets 2 cores whatever the host has)."""
-    cores: float = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cores = min(cores, int(quota) / int(period))
-    except (OSError, ValueError):
-        pass
-    return cores
 
 
 def cpu_ghz(info: dict[str, str] | None = None) -> float | None:

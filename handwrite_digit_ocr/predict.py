@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import math
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ import numpy as np
 from handwrite_digit_ocr.config import CharConfig
 from handwrite_digit_ocr.preprocess import normalize_batch
 from ocr_common.config import load_config
+from ocr_common.cpu import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,6 @@ def _onnx_parity(model, session, n: int = 8) -> float:
     expected = np.asarray(model(x, training=False))
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     return float(np.max(np.abs(expected.astype(np.float64) - got)))
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class CharPredictor:
@@ -148,7 +145,7 @@ class CharPredictor:
             path = onnx_file_for(self.model, self.model_path, cache_dir)
             opts = ort.SessionOptions()
             # Calls are serialised by self._lock, so one call may use every core.
-            opts.intra_op_num_threads = _usable_cores()
+            opts.intra_op_num_threads = max(1, math.ceil(usable_cores()))
             opts.inter_op_num_threads = 1
             # Idle pool threads otherwise spin for work, taking CPU from the threads decoding
             # uploads; on 2 busy cores this cut batch-32 latency by a third.

@@ -6,6 +6,15 @@ Each argument is a run directory (its ``best.keras``) or a ``.keras`` file. The 
 one Keras model (input -> every member -> mean of the softmax outputs) saved as
 ``<out>/best.keras`` with its config, so the server and ``evaluate`` treat it like any
 other model: one file, one compiled call per batch.
+
+With ``--select`` the candidates are filtered on the *validation* split (never the test
+set): greedy forward selection (Caruana et al., 2004, without replacement) starts from the
+candidate with the lowest validation log-loss and keeps adding the one that lowers the
+averaged ensemble's log-loss most, stopping when none does. Log-loss rather than the error
+count, because a few thousand validation images leave only a dozen errors to tell the
+candidates apart. Each step is printed as a table.
+
+    python -m handwrite_digit_ocr.ensemble runs/digit-* --select --data-dir ../shared/data --out runs/digit-ensemble
 """
 
 from __future__ import annotations
@@ -16,10 +25,47 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def _model_file(p: str) -> Path:
     path = Path(p)
     return path / "best.keras" if path.is_dir() else path
+
+
+def _label(f: Path) -> str:
+    """A run directory's name for ``runs/x/best.keras``, else the file name."""
+    return f.parent.name if f.name == "best.keras" else f.name
+
+
+def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log-probability of the true class (probabilities clipped at 1e-7)."""
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))))
+
+
+def greedy_select(probs: list[np.ndarray], y: np.ndarray) -> list[dict]:
+    """Forward selection on held-out probabilities ``probs[i]`` (N, classes) with labels ``y``.
+
+    Returns the steps taken, each ``{"member": index, "log_loss": ..., "errors": ...}`` for the
+    ensemble after adding that member; the selected members are the ``member`` fields in order.
+    """
+    if not probs:
+        raise ValueError("no candidates to select from")
+    chosen: list[int] = []
+    total = np.zeros_like(probs[0], dtype=np.float64)
+    steps: list[dict] = []
+    best = float("inf")
+    while len(chosen) < len(probs):
+        trials = [(log_loss((total + p) / (len(chosen) + 1), y), i) for i, p in enumerate(probs) if i not in chosen]
+        loss, i = min(trials)
+        if loss >= best:
+            break
+        best = loss
+        chosen.append(i)
+        total += probs[i]
+        errors = int(np.sum((total / len(chosen)).argmax(1) != y))
+        steps.append({"member": i, "log_loss": loss, "errors": errors})
+    return steps
 
 
 def build_ensemble(members):
@@ -40,6 +86,12 @@ def main(argv: list[str] | None = None) -> Path:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("members", nargs="+", help="run directories or .keras files")
     ap.add_argument("--out", required=True, help="output run directory")
+    ap.add_argument("--select", action="store_true",
+                    help="keep only the members greedy forward selection picks on the validation split")
+    ap.add_argument("--dataset", default=None,
+                    help="dataset whose validation split --select uses [mnist for digit models, letters-dir for "
+                         "letter models]")
+    ap.add_argument("--data-dir", default=None, help="data folder [--data-dir > $OCR_DATA_DIR > ./data]")
     args = ap.parse_args(argv)
     import keras
 
@@ -54,6 +106,9 @@ def main(argv: list[str] | None = None) -> Path:
     if len({(c.labels, c.input_size) for c in configs}) != 1:
         raise SystemExit("error: members disagree on labels or input size")
     members = [keras.saving.load_model(f, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True) for f in files]
+    if args.select:
+        keep = _select_on_validation(members, files, configs[0], args.dataset, args.data_dir)
+        files, configs, members = [files[i] for i in keep], [configs[i] for i in keep], [members[i] for i in keep]
     model = build_ensemble(members)
     out = Path(args.out)
     dst = save_model_atomic(model, out / "best.keras")
@@ -64,6 +119,24 @@ def main(argv: list[str] | None = None) -> Path:
     (out / "command.txt").write_text(" && ".join([*member_cmds, own]) + "\n")
     print(f"wrote {dst} ({arch}, {model.count_params()} params)")
     return dst
+
+
+def _select_on_validation(members, files, cfg, dataset: str | None, data_dir: str | None) -> list[int]:
+    """Run every candidate on the validation split once, print the selection table, return indices."""
+    from handwrite_digit_ocr.data import load_dataset
+
+    data = load_dataset(dataset or ("mnist" if cfg.task == "digit" else "letters-dir"), data_dir)
+    x = (data.x_val.astype(np.float32) / 255.0)[..., None]
+    probs = [np.asarray(m.predict(x, batch_size=500, verbose=0), np.float64) for m in members]
+    print(f"| candidate | val log-loss | val errors (of {len(x)}) |\n|---|---|---|")
+    for f, p in zip(files, probs):
+        print(f"| {_label(f)} | {log_loss(p, data.y_val):.4f} | "
+              f"{int(np.sum(p.argmax(1) != data.y_val))} |")
+    steps = greedy_select(probs, data.y_val)
+    print("\n| step | added | ensemble val log-loss | ensemble val errors |\n|---|---|---|---|")
+    for k, st in enumerate(steps, 1):
+        print(f"| {k} | {_label(files[st['member']])} | {st['log_loss']:.4f} | {st['errors']} |")
+    return [st["member"] for st in steps]
 
 
 if __name__ == "__main__":

@@ -89,6 +89,32 @@ def build_vgg(cfg: CharConfig) -> keras.Model:
     return keras.Model(inp, _head(x, cfg, "vgg"), name="vgg")
 
 
+def build_bn_cnn(cfg: CharConfig) -> keras.Model:
+    """Batch-normalised CNN that learns its own downsampling.
+
+    Two stages of [Conv 3x3, Conv 3x3, Conv 5x5 stride 2] (widths ``cfg.width`` and
+    ``2 * cfg.width``), each conv followed by batch norm and ReLU and each stage by dropout
+    0.4, then Dense 128 with batch norm and dropout 0.4. The strided 5x5 convolutions replace
+    max pooling (the "all-convolutional" idea of Springenberg et al., 2015); batch norm lets
+    it train at a higher learning rate than ``kaggle_cnn``, and its errors differ from the
+    pooled networks', which is what an ensemble needs.
+    """
+    w = cfg.width
+    inp = _input(cfg)
+    x = inp
+    for filters in (w, 2 * w):
+        x = _conv_bn(x, filters)
+        x = _conv_bn(x, filters)
+        x = _conv_bn(x, filters, kernel=5, strides=2)
+        x = layers.Dropout(0.4)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.4)(x)
+    return keras.Model(inp, _head(x, cfg, "bn_cnn"), name="bn_cnn")
+
+
 class RecurrentConv(layers.Layer):
     """Recurrent convolutional layer (Liang & Hu, CVPR 2015).
 
@@ -149,6 +175,7 @@ ARCHS: dict[str, Callable[[CharConfig], keras.Model]] = {
     "simple_cnn": build_simple_cnn,
     "kaggle_cnn": build_kaggle_cnn,
     "vgg": build_vgg,
+    "bn_cnn": build_bn_cnn,
     "rcnn": build_rcnn,
 }
 

@@ -120,12 +120,12 @@ def time_fit(model, mode: str, x_u8, y, args: argparse.Namespace) -> dict[str, A
 
     The model is reused across modes (its optimizer state does not change the cost of a step);
     a new input mode may retrace the train function, which the warm-up steps absorb."""
-    from handwrite_digit_ocr.data import AugmentConfig, make_dataset
+    from handwrite_digit_ocr.data import AugmentConfig, make_dataset, to_model_input
 
     timer = make_step_timer()
     bs, total = args.batch_size, args.warmup + args.steps
     if mode == "numpy":
-        x = (x_u8[: total * bs].astype("float32") / 255.0)[..., None]
+        x = to_model_input(x_u8[: total * bs])
         model.fit(x, y[: total * bs], batch_size=bs, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
     else:
         aug = AugmentConfig() if mode == "tfdata-aug" else None

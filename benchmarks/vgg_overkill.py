@@ -199,11 +199,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     import keras
 
+    from handwrite_digit_ocr.data import to_model_input
+
     machine = machine_info()
     warn_if_busy(machine)
     print(machine_line(machine), flush=True)
     x_u8, y, source = sample_digits(args.batch_size, args.data_dir)
-    x = (x_u8.astype(np.float32) / 255.0)[..., None]
+    x = to_model_input(x_u8)
     print(f"images: {source}", flush=True)
     accuracies = find_accuracies(args)
 

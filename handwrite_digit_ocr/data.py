@@ -131,6 +131,17 @@ def _load_one(name: str, data_dir: str | Path | None) -> tuple[CharDataset, int]
     return loader(data_dir), int(times or 1)
 
 
+def default_dataset(task: str) -> str:
+    """The dataset a model of ``task`` is evaluated and selected on unless told otherwise."""
+    return "mnist" if task == "digit" else "letters-dir"
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """Normalised uint8 images (N, H, W), ink = 255 -> the model's (N, H, W, 1) float32 in [0, 1]
+    (what ``make_dataset`` feeds in training)."""
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None) -> CharDataset:
     """Load a registered dataset, or several joined with ``+`` (``letters-dir*3+synthetic-letters``).
 

@@ -123,15 +123,14 @@ def main(argv: list[str] | None = None) -> Path:
 
 def _select_on_validation(members, files, cfg, dataset: str | None, data_dir: str | None) -> list[int]:
     """Run every candidate on the validation split once, print the selection table, return indices."""
-    from handwrite_digit_ocr.data import load_dataset
+    from handwrite_digit_ocr.data import default_dataset, load_dataset, to_model_input
 
-    data = load_dataset(dataset or ("mnist" if cfg.task == "digit" else "letters-dir"), data_dir)
-    x = (data.x_val.astype(np.float32) / 255.0)[..., None]
+    data = load_dataset(dataset or default_dataset(cfg.task), data_dir)
+    x = to_model_input(data.x_val)
     probs = [np.asarray(m.predict(x, batch_size=500, verbose=0), np.float64) for m in members]
     print(f"| candidate | val log-loss | val errors (of {len(x)}) |\n|---|---|---|")
     for f, p in zip(files, probs):
-        print(f"| {_label(f)} | {log_loss(p, data.y_val):.4f} | "
-              f"{int(np.sum(p.argmax(1) != data.y_val))} |")
+        print(f"| {_label(f)} | {log_loss(p, data.y_val):.4f} | {int(np.sum(p.argmax(1) != data.y_val))} |")
     steps = greedy_select(probs, data.y_val)
     print("\n| step | added | ensemble val log-loss | ensemble val errors |\n|---|---|---|---|")
     for k, st in enumerate(steps, 1):

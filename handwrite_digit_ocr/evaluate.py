@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def evaluate_arrays(predictor, x: np.ndarray, y: np.ndarray) -> dict:
     """Run already-normalised uint8 images through the predictor's model; returns metrics."""
+    from handwrite_digit_ocr.data import to_model_input
     from ocr_common.metrics import confusion_matrix
 
-    batch = (x.astype(np.float32) / 255.0)[..., None]
+    batch = to_model_input(x)
     t0 = time.time()
     probs = predictor.predict_proba(batch)
     seconds = time.time() - t0
@@ -97,13 +98,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.server:
         return _main_http(args)
-    from handwrite_digit_ocr.data import load_dataset
+    from handwrite_digit_ocr.data import default_dataset, load_dataset
     from handwrite_digit_ocr.predict import CharPredictor, config_path_for
     from ocr_common.metrics import per_class_table, plot_confusion, top_confusions
 
     predictor = CharPredictor(args.model, batch_size=256)
     cfg = predictor.config
-    dataset = args.dataset or ("mnist" if cfg.task == "digit" else "letters-dir")
+    dataset = args.dataset or default_dataset(cfg.task)
     data = load_dataset(dataset, args.data_dir)
     if tuple(data.labels) != tuple(cfg.labels):
         raise SystemExit(f"error: dataset {dataset} has labels {data.labels}, the model {cfg.labels}")
@@ -150,9 +151,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _main_http(args) -> dict:
     from handwrite_digit_ocr.config import DIGITS
-    from handwrite_digit_ocr.data import load_dataset, load_mnist_raw
+    from handwrite_digit_ocr.data import default_dataset, load_dataset, load_mnist_raw
 
-    dataset = args.dataset or ("mnist" if args.task == "digit" else "letters-dir")
+    dataset = args.dataset or default_dataset(args.task)
     if dataset == "mnist":
         # The untouched MNIST test images: the server's own preprocessing must cope with them.
         _, (x, y) = load_mnist_raw(args.data_dir)

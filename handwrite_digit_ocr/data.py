@@ -1,4 +1,5 @@
-"""Datasets for character models, and the tf.data training pipeline with augmentation.
+"""Datasets for character models, and the training pipeline with augmentation (tf.data, or
+in-memory batches on the JAX / PyTorch backends).
 
 Every loader returns a :class:`CharDataset` of images already passed through
 ``preprocess.normalize_char`` (uint8, ink = 255), so training sees exactly what serving
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from handwrite_digit_ocr.config import DIGITS
@@ -81,7 +83,6 @@ def load_mnist_raw(data_dir: str | Path | None = None):
     local = resolve_data_dir(data_dir) / "mnist.npz"
     if local.exists():
         return read_mnist_npz(local)
-    import keras
 
     # Downloads once into ~/.keras/datasets and verifies its checksum.
     return keras.datasets.mnist.load_data()
@@ -205,39 +206,38 @@ class AugmentConfig:
 AUGMENT_PRESETS = ("full", "elastic", "geometry", "none")
 
 
-def elastic_warp(x, alpha_max: float, sigma: float):
-    """Elastic distortion of a (B, H, W, 1) float batch (TF ops, bilinear, zeros outside).
+def elastic_warp(x, alpha_max: float, sigma: float, seed=None):
+    """Elastic distortion of a (B, H, W, 1) float batch (Keras ops, any backend; bilinear,
+    zeros outside). ``seed``: an int or ``keras.random.SeedGenerator`` (None: Keras' global one).
 
     Each image gets its own field: uniform noise in [-1, 1] per pixel and axis, smoothed by a
     separable Gaussian (``sigma`` px), times alpha ~ U(0, ``alpha_max``). With sigma 4 and
     alpha 34 on 28x28 (Simard et al.'s setting) pixels move about 1.4 px, smoothly.
     """
-    import tensorflow as tf
+    from keras import ops
 
     radius = int(np.ceil(3 * sigma))
     g = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     g = (g / g.sum()).astype(np.float32)
-    kx = tf.constant(np.tile(g[None, :, None, None], (1, 1, 2, 1)))  # (1, k, 2, 1): along x, both axes
-    ky = tf.constant(np.tile(g[:, None, None, None], (1, 1, 2, 1)))
-    shape = tf.shape(x)
-    b, h, w = shape[0], shape[1], shape[2]
-    field = tf.random.uniform([b, h, w, 2], -1.0, 1.0)
-    field = tf.nn.depthwise_conv2d(field, kx, [1, 1, 1, 1], "SAME")
-    field = tf.nn.depthwise_conv2d(field, ky, [1, 1, 1, 1], "SAME")
-    field = field * tf.random.uniform([b, 1, 1, 1], 0.0, alpha_max)
-    yy, xx = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
+    kx = ops.convert_to_tensor(np.tile(g[None, :, None, None], (1, 1, 2, 1)))  # (1, k, 2, 1): along x, both axes
+    ky = ops.convert_to_tensor(np.tile(g[:, None, None, None], (1, 1, 2, 1)))
+    b, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
+    field = keras.random.uniform((b, h, w, 2), -1.0, 1.0, seed=seed)
+    field = ops.depthwise_conv(ops.depthwise_conv(field, kx, 1, "same"), ky, 1, "same")
+    field = field * keras.random.uniform((b, 1, 1, 1), 0.0, alpha_max, seed=seed)
+    yy, xx = ops.meshgrid(ops.arange(h, dtype="float32"), ops.arange(w, dtype="float32"), indexing="ij")
     sy, sx = yy[None] + field[..., 0], xx[None] + field[..., 1]
-    y0, x0 = tf.floor(sy), tf.floor(sx)
+    y0, x0 = ops.floor(sy), ops.floor(sx)
     wy, wx = sy - y0, sx - x0
-    flat = tf.reshape(x, [-1])
-    base = tf.range(b)[:, None, None] * h * w
-    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    flat = ops.reshape(x, (-1,))
+    base = ops.arange(b)[:, None, None] * (h * w)
+    hf, wf = ops.cast(h, "float32"), ops.cast(w, "float32")
 
     def tap(yi, xi):
         inside = (yi >= 0) & (yi <= hf - 1) & (xi >= 0) & (xi <= wf - 1)
-        yc = tf.cast(tf.clip_by_value(yi, 0, hf - 1), tf.int32)
-        xc = tf.cast(tf.clip_by_value(xi, 0, wf - 1), tf.int32)
-        return tf.where(inside, tf.gather(flat, base + yc * w + xc), 0.0)
+        yc = ops.cast(ops.clip(yi, 0, hf - 1), "int32")
+        xc = ops.cast(ops.clip(xi, 0, wf - 1), "int32")
+        return ops.where(inside, ops.take(flat, base + yc * w + xc), 0.0)
 
     out = ((1 - wy) * (1 - wx) * tap(y0, x0) + (1 - wy) * wx * tap(y0, x0 + 1)
            + wy * (1 - wx) * tap(y0 + 1, x0) + wy * wx * tap(y0 + 1, x0 + 1))
@@ -245,9 +245,11 @@ def elastic_warp(x, alpha_max: float, sigma: float):
 
 
 def make_augmenter(aug: AugmentConfig, seed: int = 0):
-    """Return ``f(images) -> images`` on a (B, H, W, 1) float32 batch in [0, 1] (TF ops)."""
-    import keras
-    import tensorflow as tf
+    """Return ``f(images) -> images`` on a (B, H, W, 1) float32 batch in [0, 1].
+
+    Written in Keras ops, so the same code runs inside the TensorFlow ``tf.data`` pipeline and,
+    on the JAX or PyTorch backends, on the accelerator (see :class:`ArrayBatches`)."""
+    from keras import ops
 
     geometry = keras.Sequential(
         [
@@ -256,37 +258,42 @@ def make_augmenter(aug: AugmentConfig, seed: int = 0):
             keras.layers.RandomTranslation(aug.shift, aug.shift, fill_mode="constant", seed=seed + 2),
         ]
     )
+    rng = keras.random.SeedGenerator(seed + 3)
     g = np.exp(-0.5 * (np.arange(-1, 2) ** 2) / 0.8**2)
-    k2 = np.outer(g, g) / np.outer(g, g).sum()
-    blur_kernel = tf.constant(k2[:, :, None, None], tf.float32)
+    blur_kernel = (np.outer(g, g) / np.outer(g, g).sum())[:, :, None, None].astype(np.float32)
 
-    def per_sample(p, shape):
-        return tf.random.uniform([shape[0], 1, 1, 1]) < p
+    def per_image(batch, lo=0.0, hi=1.0):
+        return keras.random.uniform((batch, 1, 1, 1), lo, hi, seed=rng)
 
     def augment(x):
         if aug.elastic_alpha > 0:
-            x = elastic_warp(x, aug.elastic_alpha, aug.elastic_sigma)
+            x = elastic_warp(x, aug.elastic_alpha, aug.elastic_sigma, seed=rng)
         x = geometry(x, training=True)
-        shape = tf.shape(x)
-        dil = tf.nn.max_pool2d(x, 3, 1, "SAME")
-        ero = -tf.nn.max_pool2d(-x, 3, 1, "SAME")
-        r = tf.random.uniform([shape[0], 1, 1, 1])
-        x = tf.where(r < aug.stroke_p / 2, dil, tf.where(r < aug.stroke_p, ero, x))
-        blurred = tf.nn.conv2d(x, blur_kernel, 1, "SAME")
-        x = tf.where(per_sample(aug.blur_p, shape), blurred, x)
-        gamma = tf.random.uniform([shape[0], 1, 1, 1], *aug.gamma)
-        x = tf.pow(tf.clip_by_value(x, 1e-6, 1.0), gamma)
-        x = x + tf.random.normal(tf.shape(x), stddev=aug.noise_std) * tf.cast(x > 0.05, tf.float32)
-        x = tf.clip_by_value(x, 0.0, 1.0)
+        b = ops.shape(x)[0]
+        dil = ops.max_pool(x, 3, 1, "same")
+        ero = -ops.max_pool(-x, 3, 1, "same")
+        r = per_image(b)
+        x = ops.where(r < aug.stroke_p / 2, dil, ops.where(r < aug.stroke_p, ero, x))
+        x = ops.where(per_image(b) < aug.blur_p, ops.conv(x, blur_kernel, 1, "same"), x)
+        x = ops.power(ops.clip(x, 1e-6, 1.0), per_image(b, *aug.gamma))
+        x = x + keras.random.normal(ops.shape(x), stddev=aug.noise_std, seed=rng) * ops.cast(x > 0.05, "float32")
+        x = ops.clip(x, 0.0, 1.0)
         # Serving rescales every image so its strongest ink is 1; do the same here.
-        return x / tf.maximum(tf.reduce_max(x, axis=[1, 2, 3], keepdims=True), 1e-3)
+        return x / ops.maximum(ops.max(x, axis=(1, 2, 3), keepdims=True), 1e-3)
 
     return augment
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, aug: AugmentConfig | None = None,
                  seed: int = 0):
-    """uint8 images + int labels -> batched, prefetched ``tf.data.Dataset`` of float32 [0, 1]."""
+    """uint8 images + int labels -> batches of float32 [0, 1] for ``model.fit``.
+
+    On the TensorFlow backend a shuffled, prefetched ``tf.data.Dataset`` (augmentation runs on
+    the CPU beside training); on the JAX and PyTorch backends, which have no ``tf.data`` (a GPU
+    machine may have no TensorFlow at all), an :class:`ArrayBatches` that augments on the
+    accelerator. Both apply the same :func:`make_augmenter`."""
+    if keras.backend.backend() != "tensorflow":
+        return ArrayBatches(x, y, batch_size, training, aug, seed)
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
@@ -298,3 +305,46 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, 
         augment = make_augmenter(aug, seed)
         ds = ds.map(lambda a, b: (augment(a), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """In-memory batches for ``model.fit`` on any Keras backend: a fresh shuffle every epoch
+    (training), the last batch short like ``tf.data``'s, and ``aug`` applied by Keras ops on
+    the backend's device.
+
+    Augmentation runs on ``chunk_batches`` batches at once: called eagerly, each of its few
+    dozen ops costs a fixed dispatch overhead, which per 128-image batch dominated GPU training
+    (see the README); a chunk of 64 batches pays it once. Batches must be read in order within
+    a chunk for that to pay off, as ``fit`` does with the default single worker.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,
+                 aug: AugmentConfig | None = None, seed: int = 0, chunk_batches: int = 64):
+        super().__init__()
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"need as many labels as images and at least one image; got {len(x)} and {len(y)}")
+        self.x, self.y, self.batch_size, self.training = x, np.asarray(y), int(batch_size), training
+        self.augment = make_augmenter(aug, seed) if training and aug is not None else None
+        self.chunk_batches = max(1, int(chunk_batches))
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(len(x)) if training else np.arange(len(x))
+        self._chunk: tuple[int, np.ndarray | None] = (-1, None)
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int):
+        bs = self.batch_size
+        idx = self.order[i * bs:(i + 1) * bs]
+        if self.augment is None:
+            return to_model_input(self.x[idx]), self.y[idx]
+        c, first = divmod(i, self.chunk_batches)
+        if self._chunk[0] != c:
+            span = self.order[c * self.chunk_batches * bs:(c + 1) * self.chunk_batches * bs]
+            self._chunk = (c, keras.ops.convert_to_numpy(self.augment(to_model_input(self.x[span]))))
+        return self._chunk[1][first * bs:(first + 1) * bs], self.y[idx]
+
+    def on_epoch_end(self) -> None:
+        if self.training:
+            self.order = self._rng.permutation(len(self.x))
+            self._chunk = (-1, None)

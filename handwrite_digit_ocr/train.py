@@ -12,6 +12,7 @@ TensorBoard logs and ``curve.png``. ``evaluate --publish`` later copies a checkp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import shutil
@@ -66,6 +67,35 @@ def make_optimizer(name: str, lr: float):
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
 
 
+class _OneDevice:
+    """What ``main`` needs of a ``tf.distribute`` strategy, for the JAX and PyTorch backends:
+    they train on one device here (their multi-device APIs are not wired up)."""
+
+    num_replicas_in_sync = 1
+
+    @staticmethod
+    def scope():
+        return contextlib.nullcontext()
+
+
+def placement(name: str, per_replica_batch: int):
+    """``(strategy, (is_chief, worker index), global batch)`` for ``--strategy name``.
+
+    On the TensorFlow backend a ``tf.distribute`` strategy; on the others (``KERAS_BACKEND=jax``
+    on a GPU machine without TensorFlow, say) one device, and only ``default`` is accepted."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        from ocr_common.distribute import get_strategy, global_batch_size, worker_role
+
+        strategy = get_strategy(name)
+        return strategy, worker_role(strategy), global_batch_size(per_replica_batch, strategy)
+    if name != "default":
+        raise SystemExit(f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND is "
+                         f"{keras.backend.backend()!r}); other backends train on one device")
+    return _OneDevice(), (True, 0), per_replica_batch
+
+
 def run_dir_for(args) -> Path:
     task = "digit" if args.dataset == "mnist" else "letter"
     return Path(args.run_dir or f"runs/{task}-{args.model}")
@@ -79,7 +109,6 @@ def main(argv: list[str] | None = None) -> dict:
     from handwrite_digit_ocr.model import build_model
     from ocr_common.callbacks import RunPaths, check_writable, plot_history, standard_callbacks, worker_run_paths
     from ocr_common.config import save_config
-    from ocr_common.distribute import get_strategy, global_batch_size, worker_role
 
     run = RunPaths(run_dir_for(args))
     check_writable(run.root)  # before loading data: fail in a second, not after an hour
@@ -93,22 +122,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     task = "digit" if data.labels == tuple("0123456789") else "letter"
     cfg = CharConfig(arch=args.model, labels=data.labels, width=args.width, task=task)
-    strategy = get_strategy(args.strategy)
-    chief_run, run = run, worker_run_paths(run, *worker_role(strategy))  # non-chief workers: a temp folder
-    batch = global_batch_size(args.batch_size, strategy)
+    strategy, role, batch = placement(args.strategy, args.batch_size)
+    chief_run, run = run, worker_run_paths(run, *role)  # non-chief workers: a temp folder
     with strategy.scope():
         model = build_model(cfg)
         model.compile(optimizer=make_optimizer(args.optimizer, args.lr), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
     save_config(cfg, run.best.with_suffix(".json"))
-    (run.root / "command.txt").write_text(shlex.join(["python", "-m", "handwrite_digit_ocr.train", *sys.argv[1:]])
-                                          if argv is None else shlex.join(["python", "-m", "handwrite_digit_ocr.train",
-                                                                           *argv]))
+    # The command that reproduces the run; the backend is part of it when it is not the default.
+    backend = [] if keras.backend.backend() == "tensorflow" else [f"KERAS_BACKEND={keras.backend.backend()}"]
+    command = [*backend, "python", "-m", "handwrite_digit_ocr.train", *(sys.argv[1:] if argv is None else argv)]
+    (run.root / "command.txt").write_text(shlex.join(command))
 
     aug = AugmentConfig.preset(args.augment)
     train_ds = make_dataset(x_tr, y_tr, batch, training=True, aug=aug, seed=args.seed)
     val_ds = make_dataset(data.x_val, data.y_val, batch, training=False)
-    if args.steps_per_epoch:
+    if args.steps_per_epoch and hasattr(train_ds, "repeat"):  # a tf.data pipeline; ArrayBatches wraps itself
         train_ds = train_ds.repeat()
     callbacks = standard_callbacks(run, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
                                    early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard,

@@ -9,6 +9,7 @@ optional early stopping. ``plot_history`` draws the training-curve PNG from the 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 import os
 import shutil
@@ -174,7 +175,11 @@ def standard_callbacks(
         raise ValueError(f"unknown lr schedule {lr_schedule!r}; choose plateau, cosine, exp, none")
     if early_stop_patience > 0:
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=early_stop_patience))
-    if tensorboard:
+    if tensorboard and importlib.util.find_spec("tensorflow") is None:
+        # Keras writes TensorBoard logs with tf.summary; a JAX-only GPU machine has no TensorFlow.
+        print("TensorBoard logs skipped: they need TensorFlow installed (the CSV log and curve.png are written)",
+              flush=True)
+    elif tensorboard:
         cbs.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False, profile_batch=0))
     return cbs
 

@@ -3,6 +3,7 @@ import pytest
 
 from handwrite_digit_ocr import data as data_mod
 from handwrite_digit_ocr.data import (
+    ArrayBatches,
     AugmentConfig,
     elastic_warp,
     load_dataset,
@@ -151,3 +152,59 @@ def test_elastic_warp_bends_strokes_but_keeps_the_digit():
     aug = make_augmenter(AugmentConfig(rotation_deg=0, zoom=0, shift=0, stroke_p=0, blur_p=0, gamma=(1, 1),
                                        noise_std=0, elastic_alpha=34.0))
     assert np.abs(np.asarray(aug(x)) - x).mean() > 0.005
+
+
+_IDENTITY = AugmentConfig(rotation_deg=0, zoom=0, shift=0, stroke_p=0, blur_p=0, gamma=(1, 1), noise_std=0)
+
+
+def _marked_images(n: int) -> np.ndarray:
+    """Image k has one lit pixel at position k (row-major): whatever order batches come in,
+    the pixel says which image it is."""
+    x = np.zeros((n, 28, 28), np.uint8)
+    x.reshape(n, -1)[np.arange(n), np.arange(n)] = 255
+    return x
+
+
+def test_array_batches_pair_images_with_labels_through_chunks_and_epochs():
+    n = 25
+    x, y = _marked_images(n), np.arange(n)
+    # Batches of 4 in chunks of 3 batches: 7 batches, the last one short, the last chunk partial.
+    ds = ArrayBatches(x, y, 4, training=True, aug=_IDENTITY, seed=3, chunk_batches=3)
+    assert len(ds) == 7
+    epochs = []
+    for _ in range(2):
+        seen = []
+        for i in range(len(ds)):
+            xb, yb = ds[i]
+            assert xb.shape == (len(yb), 28, 28, 1) and xb.dtype == np.float32
+            assert np.array_equal(xb.reshape(len(yb), -1).argmax(1), yb)  # each image with its own label
+            seen.extend(yb.tolist())
+        assert sorted(seen) == list(range(n))  # every image exactly once per epoch
+        epochs.append(seen)
+        ds.on_epoch_end()
+    assert epochs[0] != epochs[1] != list(range(n))  # shuffled, and reshuffled each epoch
+    val = ArrayBatches(x, y, 10, training=False, aug=AugmentConfig())  # no augmentation, fixed order
+    assert [b[1].tolist() for b in (val[0], val[1], val[2])] == [list(range(10)), list(range(10, 20)),
+                                                                 list(range(20, 25))]
+    np.testing.assert_array_equal(val[2][0][..., 0], x[20:] / 255.0)
+    with pytest.raises(ValueError, match="as many labels"):
+        ArrayBatches(x, y[:-1], 4, training=True)
+
+
+def test_array_batches_augment_like_the_tf_data_pipeline():
+    x = np.stack([draw_digit(d, rng=np.random.default_rng(d)) for d in range(8)])
+    ds = ArrayBatches(x, np.arange(8), 4, training=True, aug=AugmentConfig(), chunk_batches=2)
+    xb, yb = ds[0]
+    assert xb.min() >= 0 and xb.max() <= 1.0 + 1e-6
+    np.testing.assert_allclose(xb.max(axis=(1, 2, 3)), 1.0, atol=1e-5)  # strongest ink rescaled to 1, as served
+    assert np.abs(xb - x[ds.order[:4]][..., None] / 255.0).mean() > 0.01  # changed
+
+
+def test_make_dataset_uses_array_batches_off_tensorflow(monkeypatch):
+    import keras
+
+    x = _marked_images(6)
+    assert not isinstance(make_dataset(x, np.arange(6), 2, training=False), ArrayBatches)  # tf.data on TF
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    ds = make_dataset(x, np.arange(6), 2, training=True, aug=_IDENTITY)
+    assert isinstance(ds, ArrayBatches) and ds.training and len(ds) == 3

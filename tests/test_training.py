@@ -146,3 +146,34 @@ def test_train_evaluate_publish_serve(toy_data_dir, tmp_path, monkeypatch, capsy
     finally:
         server.shutdown()
     assert res["n"] == 100 and res["accuracy"] > 0.8  # raw images through the server's own preprocessing
+
+
+def test_training_runs_on_the_jax_backend_and_the_model_serves_on_tensorflow(toy_data_dir, tmp_path, monkeypatch):
+    """A GPU machine may have JAX but no TensorFlow: ``KERAS_BACKEND=jax`` trains with in-memory
+    batches augmented by Keras ops, and the checkpoint loads and predicts here, on TensorFlow."""
+    pytest.importorskip("jax")
+    import keras
+
+    from handwrite_digit_ocr.data import load_mnist
+    from handwrite_digit_ocr.model import CUSTOM_OBJECTS
+
+    monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "handwrite_digit_ocr.train", "--model", "simple_cnn", "--data-dir", str(toy_data_dir),
+           "--run-dir", str(run), "--epochs", "6", "--batch-size", "32", "--optimizer", "adam", "--augment", "geometry",
+           "--lr-schedule", "none"]
+    out = subprocess.run(cmd, env={**_env(tmp_path), "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["best_val_accuracy"] > 0.9, summary  # it learned, with augmentation on
+    assert (run / "command.txt").read_text().startswith("KERAS_BACKEND=jax python -m handwrite_digit_ocr.train")
+    model = keras.saving.load_model(run / "best.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
+    data = load_mnist(toy_data_dir)
+    pred = model.predict(data.x_test[..., None].astype("float32") / 255.0, verbose=0).argmax(1)
+    assert (pred == data.y_test).mean() > 0.85
+    # --strategy needs tf.distribute: refused with a clear message instead of a traceback.
+    bad = subprocess.run([*cmd, "--strategy", "mirrored"], env={**_env(tmp_path), "KERAS_BACKEND": "jax",
+                                                                 "JAX_PLATFORMS": "cpu"},
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert bad.returncode != 0 and "needs the TensorFlow backend" in bad.stderr

@@ -137,6 +137,12 @@ def default_dataset(task: str) -> str:
     return "mnist" if task == "digit" else "letters-dir"
 
 
+def check_labels(data: CharDataset, labels, dataset: str) -> None:
+    """Refuse to score a model on a dataset with other labels: the figures would mean nothing."""
+    if tuple(data.labels) != tuple(labels):
+        raise SystemExit(f"error: dataset {dataset} has labels {data.labels}, the model {tuple(labels)}")
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """Normalised uint8 images (N, H, W), ink = 255 -> the model's (N, H, W, 1) float32 in [0, 1]
     (what ``make_dataset`` feeds in training)."""

@@ -123,9 +123,11 @@ def main(argv: list[str] | None = None) -> Path:
 
 def _select_on_validation(members, files, cfg, dataset: str | None, data_dir: str | None) -> list[int]:
     """Run every candidate on the validation split once, print the selection table, return indices."""
-    from handwrite_digit_ocr.data import default_dataset, load_dataset, to_model_input
+    from handwrite_digit_ocr.data import check_labels, default_dataset, load_dataset, to_model_input
 
-    data = load_dataset(dataset or default_dataset(cfg.task), data_dir)
+    dataset = dataset or default_dataset(cfg.task)
+    data = load_dataset(dataset, data_dir)
+    check_labels(data, cfg.labels, dataset)
     x = to_model_input(data.x_val)
     probs = [np.asarray(m.predict(x, batch_size=500, verbose=0), np.float64) for m in members]
     print(f"| candidate | val log-loss | val errors (of {len(x)}) |\n|---|---|---|")

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.server:
         return _main_http(args)
-    from handwrite_digit_ocr.data import default_dataset, load_dataset
+    from handwrite_digit_ocr.data import check_labels, default_dataset, load_dataset
     from handwrite_digit_ocr.predict import CharPredictor, config_path_for
     from ocr_common.metrics import per_class_table, plot_confusion, top_confusions
 
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = predictor.config
     dataset = args.dataset or default_dataset(cfg.task)
     data = load_dataset(dataset, args.data_dir)
-    if tuple(data.labels) != tuple(cfg.labels):
-        raise SystemExit(f"error: dataset {dataset} has labels {data.labels}, the model {cfg.labels}")
+    check_labels(data, cfg.labels, dataset)
     x, y = data.x_test, data.y_test
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]

@@ -81,3 +81,10 @@ def test_select_keeps_trained_model_and_drops_untrained(tmp_path, monkeypatch, c
     assert "| 1 | trained |" in table and "| 2 |" not in table
     assert json.loads((out / "best.json").read_text())["arch"] == "ensemble(simple_cnn)"
     assert (out / "best.keras").exists() and "--select" in (out / "command.txt").read_text()
+    # A letter model is never selected on digits: refused before any scoring.
+    letters = CharConfig(arch="simple_cnn", labels=tuple("abcdefghijklmnopqrstuvwxyz"), task="letter")
+    _save_run(build_model(letters), letters, tmp_path / "letter-run")
+    with pytest.raises(SystemExit, match="dataset mnist has labels"):
+        ensemble_main([str(tmp_path / "letter-run"), "--select", "--dataset", "mnist", "--data-dir",
+                       str(tmp_path / "data"), "--out", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad").exists()

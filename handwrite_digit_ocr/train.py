@@ -137,18 +137,21 @@ def main(argv: list[str] | None = None) -> dict:
     aug = AugmentConfig.preset(args.augment)
     train_ds = make_dataset(x_tr, y_tr, batch, training=True, aug=aug, seed=args.seed)
     val_ds = make_dataset(data.x_val, data.y_val, batch, training=False)
-    if args.steps_per_epoch and hasattr(train_ds, "repeat"):  # a tf.data pipeline; ArrayBatches wraps itself
+    steps = args.steps_per_epoch or None
+    if steps and hasattr(train_ds, "repeat"):  # tf.data: loop over the set as often as the steps need
         train_ds = train_ds.repeat()
+    elif steps:  # ArrayBatches (JAX, PyTorch): at most one pass per epoch
+        steps = min(steps, len(train_ds))
     callbacks = standard_callbacks(run, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
                                    early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard,
                                    weights_only=args.weights_only)
     t0 = time.time()
     hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, shuffle=False,
-                     steps_per_epoch=args.steps_per_epoch or None, verbose=2)
+                     steps_per_epoch=steps, verbose=2)
     seconds = time.time() - t0
     plot_history(run.csv, run.curve, title=f"{args.model} on {args.dataset}")
     epochs_run = len(hist.history.get("loss", []))
-    n_seen = (args.steps_per_epoch * batch if args.steps_per_epoch else len(x_tr)) * max(epochs_run, 1)
+    n_seen = (steps * batch if steps else len(x_tr)) * max(epochs_run, 1)
     summary = {
         "model": args.model, "dataset": args.dataset, "epochs_this_session": epochs_run,
         "train_seconds_this_session": round(seconds, 1), "train_img_per_s": round(n_seen / max(seconds, 1e-9), 1),

@@ -161,12 +161,13 @@ def test_training_runs_on_the_jax_backend_and_the_model_serves_on_tensorflow(toy
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "handwrite_digit_ocr.train", "--model", "simple_cnn", "--data-dir", str(toy_data_dir),
            "--run-dir", str(run), "--epochs", "6", "--batch-size", "32", "--optimizer", "adam", "--augment", "geometry",
-           "--lr-schedule", "none"]
+           "--lr-schedule", "none", "--steps-per-epoch", "1000"]  # more steps than batches: capped at one pass
     out = subprocess.run(cmd, env={**_env(tmp_path), "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["best_val_accuracy"] > 0.9, summary  # it learned, with augmentation on
+    assert "ran out of data" not in out.stdout + out.stderr and "48/48" in out.stdout  # 1530 images / 32
     assert (run / "command.txt").read_text().startswith("KERAS_BACKEND=jax python -m handwrite_digit_ocr.train")
     model = keras.saving.load_model(run / "best.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
     data = load_mnist(toy_data_dir)

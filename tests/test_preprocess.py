@@ -75,6 +75,19 @@ def test_blank_and_specks():
     assert _bbox(out)[0] == 20
 
 
+def test_faint_detached_stroke_of_a_crop_is_kept():
+    """In a 28x28 crop (MNIST-like) a faint stroke detached from the main one is the writer's
+    ink, not a speck: it stays (the top bar of a 5 once vanished here). A photo still drops
+    specks (test above)."""
+    img = np.zeros((28, 28), np.uint8)
+    cv2.line(img, (14, 10), (14, 24), 255, 2)  # the bright main stroke
+    cv2.line(img, (11, 4), (19, 4), 60, 1)  # a faint bar, apart from it, far below Otsu's threshold
+    out = normalize_char(img)
+    top = out[np.nonzero(out.max(axis=1) > 0.1)[0][0]]  # the first row with ink
+    assert (top > 0.1).sum() >= 6  # is the bar (the main stroke is 2-3 px wide), ...
+    assert _bbox(out)[0] == 20  # and the digit, bar included, fills the 20-px box
+
+
 def test_dark_ink_detection_and_batch():
     ink = draw_digit(8, canvas=(28, 28))
     assert not dark_ink(ink.astype(np.float32))

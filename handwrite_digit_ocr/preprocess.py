@@ -19,10 +19,12 @@ _PHOTO_MIN_SIDE = 64
 # costs O(kernel^2) per pixel, so a 12 MP photo would otherwise take minutes.
 _WORK_MAX_SIDE = 512
 _MIN_CONTRAST = 12.0
-# In a crop every stroke is the writer's, down to faint anti-aliased ones: ink above this
-# floor is kept whole. (Otsu plus despeckling, right for photos, split faint strokes into
-# fragments and dropped them: the top bar of a 5, half of a 0.)
+# Crops are thresholded at this fraction of the strongest ink, far below Otsu's threshold, so
+# faint strokes stay ink; and a small piece within _CROP_NEAR of the main strokes (a fraction of
+# the crop's longer side) is a broken stroke, not a speck. (Otsu plus despeckling, right for
+# photos, split faint strokes into fragments and dropped them: the top bar of a 5, half a 0.)
 _CROP_INK_FLOOR = 0.1
+_CROP_NEAR = 0.1
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ def _ink_mask(ink: np.ndarray) -> np.ndarray:
     keep = np.zeros(n, bool)
     keep[1:] = areas >= max(2, 0.08 * areas.max())
     if crop:
-        r = max(1, round(0.1 * max(ink.shape)))
+        r = max(1, round(_CROP_NEAR * max(ink.shape)))
         near = cv2.dilate(keep[labels].astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
         keep[np.unique(labels[(near > 0) & (labels > 0)])] = True
     return keep[labels]
@@ -112,9 +114,9 @@ def _ink_mask(ink: np.ndarray) -> np.ndarray:
 def normalize_char(image: np.ndarray, size: int = 28, box: int = 20) -> np.ndarray:
     """Any image of one character -> ``size`` x ``size`` float32 in [0, 1], ink = 1.
 
-    Steps (as MNIST was made): ink map (polarity + lighting), threshold (and, for photos,
-    despeckle), crop to the ink, resize keeping aspect so the longer side is ``box``, paste so the
-    centre of mass sits at the centre. A blank image returns all zeros.
+    Steps (as MNIST was made): ink map (polarity + lighting), threshold and despeckle (see
+    ``_ink_mask``: crops keep faint strokes), crop to the ink, resize keeping aspect so the
+    longer side is ``box``, paste so the centre of mass sits at the centre. A blank image returns all zeros.
     """
     ink = ink_map(image)
     mask = _ink_mask(ink)

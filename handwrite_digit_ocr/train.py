@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     import keras
 
-    from handwrite_digit_ocr.data import AugmentConfig, load_dataset, make_dataset
+    from handwrite_digit_ocr.data import ArrayBatches, AugmentConfig, load_dataset, make_dataset
     from handwrite_digit_ocr.model import build_model
     from ocr_common.callbacks import RunPaths, check_writable, plot_history, standard_callbacks, worker_run_paths
     from ocr_common.config import save_config
@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_ds = make_dataset(x_tr, y_tr, batch, training=True, aug=aug, seed=args.seed)
     val_ds = make_dataset(data.x_val, data.y_val, batch, training=False)
     steps = args.steps_per_epoch or None
-    if steps and hasattr(train_ds, "repeat"):  # tf.data: loop over the set as often as the steps need
-        train_ds = train_ds.repeat()
-    elif steps:  # ArrayBatches (JAX, PyTorch): at most one pass per epoch
+    if steps and isinstance(train_ds, ArrayBatches):  # JAX, PyTorch: at most one pass per epoch
         steps = min(steps, len(train_ds))
+    elif steps:  # tf.data: loop over the set as often as the steps need
+        train_ds = train_ds.repeat()
     callbacks = standard_callbacks(run, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
                                    early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard,
                                    weights_only=args.weights_only)

@@ -154,7 +154,7 @@ def test_training_runs_on_the_jax_backend_and_the_model_serves_on_tensorflow(toy
     pytest.importorskip("jax")
     import keras
 
-    from handwrite_digit_ocr.data import load_mnist
+    from handwrite_digit_ocr.data import load_mnist, to_model_input
     from handwrite_digit_ocr.model import CUSTOM_OBJECTS
 
     monkeypatch.setenv("OCR_CACHE_DIR", str(tmp_path / "cache"))
@@ -171,7 +171,7 @@ def test_training_runs_on_the_jax_backend_and_the_model_serves_on_tensorflow(toy
     assert (run / "command.txt").read_text().startswith("KERAS_BACKEND=jax python -m handwrite_digit_ocr.train")
     model = keras.saving.load_model(run / "best.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
     data = load_mnist(toy_data_dir)
-    pred = model.predict(data.x_test[..., None].astype("float32") / 255.0, verbose=0).argmax(1)
+    pred = model.predict(to_model_input(data.x_test), verbose=0).argmax(1)
     assert (pred == data.y_test).mean() > 0.85
     # --strategy needs tf.distribute: refused with a clear message instead of a traceback.
     bad = subprocess.run([*cmd, "--strategy", "mirrored"], env={**_env(tmp_path), "KERAS_BACKEND": "jax",

@@ -1,14 +1,23 @@
 """Dynamic micro-batching: many concurrent small requests -> few larger model calls.
 
-    batcher = MicroBatcher(model_fn, max_batch=32, max_wait_ms=2.0)
+    batcher = MicroBatcher(model_fn, max_batch=32)          # greedy: max_wait_ms=0
     probs = batcher.submit(x)  # from any thread; blocks until this caller's rows are ready
     batcher.close()
 
 A CNN on a 28x28 image costs about as much at batch 8 as at batch 1 on a CPU (the fixed cost
 per call dominates), so when several server threads each hold one image, running them as one
-batch raises throughput. One worker thread owns the model: it takes the first waiting request,
-keeps gathering for at most ``max_wait_ms`` after that request arrived (or until ``max_batch``
-rows are queued), runs ``fn`` once and hands every caller its own rows.
+batch raises throughput. One worker thread owns the model: it takes the first waiting request
+together with every request of the same input shape queued behind it (up to ``max_batch``
+rows), runs ``fn`` once and hands every caller its own rows.
+
+By default (``max_wait_ms=0``) the batcher is *greedy*: it never waits for company, so a lone
+client pays only the hand-over to the worker thread, and under load the requests that queued
+while the model was busy form the next batch by themselves. ``max_wait_ms > 0`` instead keeps
+gathering for up to that long after the oldest request arrived, trading latency for fuller
+batches.
+
+``fn`` may return one array or a list of arrays (a model with several outputs); each is split
+by rows between the callers.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ class MicroBatcher:
     whose rows were in that batch; the worker carries on with the next one.
     """
 
-    def __init__(self, fn: BatchFn, max_batch: int = 32, max_wait_ms: float = 2.0, name: str = "micro-batcher"):
+    def __init__(self, fn: BatchFn, max_batch: int = 32, max_wait_ms: float = 0.0, name: str = "micro-batcher"):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if max_wait_ms < 0:
@@ -84,7 +93,11 @@ class MicroBatcher:
             for c in chunks:
                 c.future.cancel()  # chunks not yet picked up are skipped by the worker
             raise
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], list):
+            return [np.concatenate(p) for p in zip(*parts, strict=True)]
+        return np.concatenate(parts)
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Stop accepting work, finish what is queued, then stop the worker. Idempotent."""
@@ -110,18 +123,28 @@ class MicroBatcher:
                 self._cond.wait()
             # The wait is counted from when the oldest request arrived, not from now: a request
             # that already queued behind a running batch has waited enough.
+            shape = self._queue[0].x.shape[1:]
             deadline = self._queue[0].t_enqueued + self.max_wait
             while True:
-                rows = sum(len(p.x) for p in self._queue)
+                rows = sum(len(p.x) for p in self._queue if p.x.shape[1:] == shape)
                 remaining = deadline - time.monotonic()
                 if rows >= self.max_batch or remaining <= 0 or self._closed:
                     break
                 self._cond.wait(remaining)  # woken by each submit, so a full batch leaves early
-            batch, rows = [], 0
-            while self._queue and rows + len(self._queue[0].x) <= self.max_batch:
+            # Requests of another input shape (a wider word image, say) stay queued, in order,
+            # for a later batch: only equal shapes can be stacked.
+            batch, rest, rows = [], deque(), 0
+            while self._queue:
                 p = self._queue.popleft()
-                batch.append(p)
-                rows += len(p.x)
+                if p.x.shape[1:] == shape and rows + len(p.x) <= self.max_batch:
+                    batch.append(p)
+                    rows += len(p.x)
+                else:
+                    rest.append(p)
+                    if rows >= self.max_batch:
+                        break
+            rest.extend(self._queue)
+            self._queue = rest
             return batch
 
     def _run(self, batch: list[_Pending]) -> None:
@@ -131,9 +154,11 @@ class MicroBatcher:
             return
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
-            y = np.asarray(self.fn(x))
-            if len(y) != len(x):
-                raise ValueError(f"batch function returned {len(y)} rows for {len(x)} inputs")
+            y = self.fn(x)
+            outs = [np.asarray(o) for o in y] if isinstance(y, list | tuple) else [np.asarray(y)]
+            for o in outs:
+                if len(o) != len(x):
+                    raise ValueError(f"batch function returned {len(o)} rows for {len(x)} inputs")
         except BaseException as e:
             for p in batch:
                 p.future.set_exception(e)
@@ -144,7 +169,8 @@ class MicroBatcher:
         self.rows_run += len(x)
         start = 0
         for p in batch:
-            p.future.set_result(y[start : start + len(p.x)])
+            rows = [o[start : start + len(p.x)] for o in outs]
+            p.future.set_result(rows if isinstance(y, list | tuple) else rows[0])
             start += len(p.x)
 
     def _worker(self) -> None:

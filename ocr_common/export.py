@@ -67,11 +67,12 @@ def known_custom_objects(modules: tuple[str, ...] | list[str] = TASK_MODEL_MODUL
     return merged
 
 
-def load_keras_model(path: str | Path):
-    """Load a ``.keras`` file in safe mode (no pickled lambdas) with every known custom layer."""
+def load_keras_model(path: str | Path, compile: bool = True):
+    """Load a ``.keras`` file in safe mode (no pickled lambdas) with every known custom layer;
+    ``compile=False`` skips the optimizer and loss (serving needs neither)."""
     import keras
 
-    return keras.saving.load_model(path, custom_objects=known_custom_objects(), safe_mode=True)
+    return keras.saving.load_model(path, custom_objects=known_custom_objects(), compile=compile, safe_mode=True)
 
 
 def _input_signature(model) -> list:

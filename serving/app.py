@@ -21,6 +21,7 @@ def create_app(
     max_batch_pixels: int = 100_000_000,
     registry: ModelRegistry | None = None,
     backend: str | None = None,
+    batching: bool | None = None,
     batch_wait_ms: float = 0.0,
 ) -> Flask:
     """Build the app. Models load here, before the first request, unless ``registry`` is given
@@ -30,9 +31,10 @@ def create_app(
     multipart batch (413), ``max_pixels`` each image's width x height (400, checked from the
     header before decoding) and ``max_batch_pixels`` the decoded pixels of a whole request (413).
 
-    ``backend`` ("tf" or "onnx"; None: the predictors' default) and ``batch_wait_ms`` (> 0:
-    micro-batch concurrent requests, waiting at most that long; 0: off) go to the model loaders;
-    they have no effect when ``registry`` is given.
+    ``backend`` ("tf" or "onnx"; None: the runtime's default), ``batching`` (merge concurrent
+    requests into one model call; None: the runtime's default) and ``batch_wait_ms`` (how long a
+    batch waits for company; 0: greedy, never) go to the model loaders; they have no effect when
+    ``registry`` is given.
     """
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(
@@ -47,7 +49,7 @@ def create_app(
     app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
     if registry is None:
         # Only options actually set are passed, so loaders keep their own defaults otherwise.
-        options = {"backend": backend, "batch_wait_ms": batch_wait_ms or None}
+        options = {"backend": backend, "batching": batching, "batch_wait_ms": batch_wait_ms or None}
         registry = ModelRegistry(models_dir, loader_options={k: v for k, v in options.items() if v is not None})
     app.extensions["ocr_registry"] = registry
     # Built once per app, with this app's limits, and served as is by GET /openapi.json.

@@ -44,21 +44,24 @@ class Predictor(Protocol):
 
 
 def _load_char(model_path: Path, config_path: Path | None, *, backend: str | None = None,
-               batch_wait_ms: float = 0.0) -> Predictor:
-    """``backend``: "tf" or "onnx" (None: the predictor's default); ``batch_wait_ms`` > 0 turns on
-    micro-batching of concurrent requests, waiting at most that long for company."""
+               batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
+    """``backend``: "tf" or "onnx" (None: the runtime's default); ``batching``: merge concurrent
+    requests into one model call (None: the runtime's default; on when ``batch_wait_ms`` > 0),
+    waiting at most ``batch_wait_ms`` for company (0: greedy)."""
     # Imported here so that importing the server does not pull in TensorFlow until a model loads.
     from handwrite_digit_ocr.config import CharConfig
     from handwrite_digit_ocr.predict import CharPredictor
     from ocr_common.config import load_config
+    from ocr_common.runtime import DEFAULT_BATCHING
 
     # Only the Keras v3 archive honours safe_mode in every Keras version; legacy HDF5 ignored it
     # before Keras 3.11.3 (CVE-2025-9905), so a manifest naming an .h5 file is refused outright.
     if model_path.suffix != ".keras":
         raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
     config = load_config(CharConfig, config_path) if config_path is not None else None
-    return CharPredictor(model_path, config=config, backend=backend, batching=batch_wait_ms > 0,
-                         max_wait_ms=batch_wait_ms)
+    if batching is None:
+        batching = DEFAULT_BATCHING or batch_wait_ms > 0
+    return CharPredictor(model_path, config=config, backend=backend, batching=batching, max_wait_ms=batch_wait_ms)
 
 
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not
@@ -110,7 +113,7 @@ class ModelRegistry:
     """Loads every manifest entry once and hands predictors to the routes.
 
     ``loader_options`` are passed to every loader as keyword arguments (``backend``,
-    ``batch_wait_ms`` for the character loader); with none given, loaders are called with the
+    ``batching``, ``batch_wait_ms`` for the character loader); with none given, loaders are called with the
     weights and config paths only.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import threading
 import time
@@ -12,12 +13,26 @@ import pytest
 
 from ocr_common.batching import MicroBatcher
 
-W = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+# Small integers, so ``x @ W`` on integer-valued rows is exact in float32 whatever order the BLAS
+# sums in: a GEMM's blocking (and so its rounding) changes with the batch size and the CPU, and
+# one ulp between a batched and a row-wise ``tanh(x @ W)`` failed these tests on an AMD EPYC.
+# Column 0 of W only copies column 0 of x, where ``rows`` puts a unique id: answers of different
+# rows always differ, so a row handed to the wrong caller cannot go unnoticed.
+W = np.random.default_rng(0).integers(-4, 5, (6, 4)).astype(np.float32)
+W[:, 0] = [1, 0, 0, 0, 0, 0]
+_row_ids = itertools.count(1)
 
 
 def rowwise(x: np.ndarray) -> np.ndarray:
-    """A row-by-row function whose answer depends on every input value."""
-    return np.tanh(x @ W)
+    """A row-by-row function whose answer depends on every input value (and is exact, see W)."""
+    return x @ W
+
+
+def rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` integer-valued float32 rows of 6, each with an id (column 0) no other row has."""
+    x = rng.integers(-50, 51, (n, 6)).astype(np.float32)
+    x[:, 0] = [next(_row_ids) for _ in range(n)]
+    return x
 
 
 class Recorder:
@@ -46,12 +61,12 @@ def _wait_queued(batcher: MicroBatcher, n: int, timeout: float = 10.0) -> None:
 
 def test_concurrent_results_match_unbatched():
     rng = np.random.default_rng(1)
-    inputs = [rng.standard_normal((int(rng.integers(1, 6)), 6)).astype(np.float32) for _ in range(200)]
+    inputs = [rows(rng, int(rng.integers(1, 6))) for _ in range(200)]
     rec = Recorder(delay=0.002)
     with MicroBatcher(rec, max_batch=16, max_wait_ms=5) as batcher, ThreadPoolExecutor(24) as pool:
         outputs = list(pool.map(batcher.submit, inputs))
     for x, y in zip(inputs, outputs, strict=True):
-        np.testing.assert_array_equal(y, rowwise(x))  # bit-identical: each caller got its own rows
+        np.testing.assert_array_equal(y, rowwise(x))  # exact: each caller got its own rows, in order
     assert sum(rec.sizes) == sum(len(x) for x in inputs)
     assert rec.threads == {"micro-batcher"}  # fn only ever runs on the worker
 
@@ -76,8 +91,8 @@ def test_concurrent_requests_are_merged():
 def test_max_batch_respected_and_large_request_split():
     rec = Recorder(delay=0.002)
     rng = np.random.default_rng(2)
-    big = rng.standard_normal((70, 6)).astype(np.float32)
-    small = [rng.standard_normal((int(rng.integers(1, 9)), 6)).astype(np.float32) for _ in range(60)]
+    big = rows(rng, 70)
+    small = [rows(rng, int(rng.integers(1, 9))) for _ in range(60)]
     with MicroBatcher(rec, max_batch=8, max_wait_ms=5) as batcher, ThreadPoolExecutor(12) as pool:
         futures = [pool.submit(batcher.submit, big)] + [pool.submit(batcher.submit, x) for x in small]
         results = [f.result() for f in futures]
@@ -194,8 +209,8 @@ def test_char_predictor_batching_matches_direct(tiny_models_dir):
         for x, y in zip(inputs, got, strict=True):
             # Not bit-identical: the rows may run in another padded bucket than alone.
             np.testing.assert_allclose(y, direct.predict_proba(x), atol=1e-5)
-        assert batched._batcher.rows_run == sum(len(x) for x in inputs)
-        assert batched._batcher.batches_run <= len(inputs)
+        assert batched.batcher.rows_run == sum(len(x) for x in inputs)
+        assert batched.batcher.batches_run <= len(inputs)
     finally:
         batched.close()
 
@@ -207,10 +222,15 @@ def test_create_app_turns_batching_on(tiny_models_dir):
     app = create_app(tiny_models_dir, backend="tf", batch_wait_ms=2)
     predictor = app.extensions["ocr_registry"].get("digit").predictor
     try:
-        assert predictor._batcher is not None and predictor._batcher.max_wait == pytest.approx(0.002)
+        assert predictor.batcher is not None and predictor.batcher.max_wait == pytest.approx(0.002)
         resp = app.test_client().post("/predict/digit", data=encode(digit_like(0)), content_type="image/png")
         assert resp.status_code == 200 and len(resp.get_json()["results"]) == 1
     finally:
         predictor.close()
-    plain = create_app(tiny_models_dir, backend="tf").extensions["ocr_registry"].get("digit").predictor
-    assert plain._batcher is None
+    default = create_app(tiny_models_dir, backend="tf").extensions["ocr_registry"].get("digit").predictor
+    try:  # greedy batching unless told otherwise (ocr_common.runtime.DEFAULT_BATCHING)
+        assert default.batcher is not None and default.batcher.max_wait == 0.0
+    finally:
+        default.close()
+    plain = create_app(tiny_models_dir, backend="tf", batching=False).extensions["ocr_registry"].get("digit")
+    assert plain.predictor.batcher is None

@@ -99,3 +99,36 @@ def test_cli_missing_model(tmp_path):
 def test_default_out():
     assert default_out("models/digit.keras", "onnx").as_posix() == "models/digit.onnx"
     assert default_out("models/digit.keras", "savedmodel").as_posix() == "models/digit_savedmodel"
+
+
+@pytest.fixture(scope="module", params=["crnn", "page"])
+def toy_model(request):
+    """A dynamic-width CRNN (one output, free width) and a page model (free height and width,
+    three outputs at two resolutions), as the word, HED and CTPN models are."""
+    from tests.toy_models import build_crnn, build_page
+
+    return {"crnn": build_crnn, "page": build_page}[request.param]()
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
+def test_free_axes_and_several_outputs_export_with_parity(toy_model, fmt, tmp_path):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    out = (export_onnx if fmt == "onnx" else export_savedmodel)(toy_model, tmp_path / f"m.{fmt}")
+    assert check_parity(toy_model, out, fmt) < ATOL
+
+
+def test_onnx_export_keeps_free_axes_free(toy_model, tmp_path):
+    """The exported graph runs at sizes other than the parity batch's, with Keras' output order."""
+    import keras
+    import onnxruntime as ort
+
+    out = export_onnx(toy_model, tmp_path / "m.onnx")
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    shape = [3] + [d if d is not None else 24 + 8 * i for i, d in enumerate(toy_model.input.shape[1:])]
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    expected = [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(toy_model(x, training=False))]
+    got = sess.run(None, {sess.get_inputs()[0].name: x})
+    assert len(got) == len(expected)  # and in Keras' order: side and fused share a shape, not values
+    for e, g in zip(expected, got, strict=True):
+        assert e.shape == g.shape and np.max(np.abs(e - g)) < ATOL

@@ -86,7 +86,7 @@ def test_foreign_onnx_file_fails_parity_and_falls_back(models_copy, tmp_path, ca
 
     keras.utils.set_random_seed(123)  # other random weights than the fixture's
     export_onnx(build_model(CharConfig(arch="simple_cnn")), models_copy / "digit.onnx")
-    with caplog.at_level(logging.WARNING, logger="handwrite_digit_ocr.predict"):
+    with caplog.at_level(logging.WARNING, logger="ocr_common.runtime"):
         pred = CharPredictor(models_copy / "digit.keras", backend="onnx", onnx_cache_dir=tmp_path)
     assert pred.backend == "tf" and pred.onnx_file is None
     assert "differs from the Keras model" in caplog.text and "serving with TensorFlow" in caplog.text
@@ -94,7 +94,7 @@ def test_foreign_onnx_file_fails_parity_and_falls_back(models_copy, tmp_path, ca
 
 def test_missing_onnxruntime_falls_back_to_tf(tiny_models_dir, tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with caplog.at_level(logging.WARNING, logger="handwrite_digit_ocr.predict"):
+    with caplog.at_level(logging.WARNING, logger="ocr_common.runtime"):
         pred = CharPredictor(tiny_models_dir / "digit.keras", backend="onnx", onnx_cache_dir=tmp_path)
     assert pred.backend == "tf"
     assert "onnxruntime is not installed" in caplog.text

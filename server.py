@@ -21,7 +21,7 @@ log = logging.getLogger("server")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from handwrite_digit_ocr.predict import BACKENDS  # no TensorFlow import: that waits for the loaders
+    from ocr_common.runtime import BACKENDS, DEFAULT_BATCHING  # no TensorFlow import: that waits for the loaders
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
@@ -29,10 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", default="models", help="folder holding manifest.json and the weights")
     ap.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     ap.add_argument("--backend", choices=BACKENDS, default=None,
-                    help="inference engine for the character models; None = the predictor's default "
-                         "(handwrite_digit_ocr.predict.DEFAULT_BACKEND); onnx falls back to tf without onnxruntime")
+                    help="inference engine; None = the runtime's default (ocr_common.runtime.DEFAULT_BACKEND); "
+                         "onnx falls back to tf without onnxruntime")
+    ap.add_argument("--batching", choices=("on", "off"), default="on" if DEFAULT_BATCHING else "off",
+                    help="micro-batch concurrent requests into one model call")
     ap.add_argument("--batch-wait-ms", type=float, default=0.0,
-                    help="micro-batch concurrent requests, waiting at most this long for company; 0 = off")
+                    help="with --batching on: how long a batch waits for company; 0 = greedy (never waits, "
+                         "batches whatever queued while the model ran)")
     args = ap.parse_args(argv)
     if args.batch_wait_ms < 0:
         ap.error("--batch-wait-ms must be >= 0")
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving import create_app
 
-    app = create_app(args.models_dir, backend=args.backend, batch_wait_ms=args.batch_wait_ms)
+    app = create_app(args.models_dir, backend=args.backend, batching=args.batching == "on",
+                     batch_wait_ms=args.batch_wait_ms)
     registry = app.extensions["ocr_registry"]
     for task, state in registry.health().items():
         if state["ready"]:
@@ -55,14 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_server(app: Flask, host: str = "127.0.0.1", port: int = 8080, threads: int = 8):
-    """The waitress server ``main`` runs (port 0 picks a free one); tests serve through it too."""
-    import waitress
+    """The waitress server ``main`` runs (port 0 picks a free one); tests serve through it too.
 
-    # waitress buffers a whole body before Flask sees it, so it needs its own cap. It is set well
-    # above Flask's limit: uploads merely too large still get Flask's JSON 413, and only absurd
-    # ones get waitress' plain-text 413.
-    max_body = 4 * app.config["MAX_CONTENT_LENGTH"]
-    return waitress.create_server(app, host=host, port=port, threads=threads, max_request_body_size=max_body)
+    Bodies over the app's limit get its JSON 413; the errors waitress answers itself, before the
+    app sees the request (a body far over the limit, huge headers, a malformed request), are the
+    same JSON: see serving.wsgi_server.
+    """
+    from serving.wsgi_server import create_server
+
+    return create_server(app, host=host, port=port, threads=threads)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def build_compiled(arch: str, width: int, optimizer: str):
     """A fresh model compiled exactly as ``handwrite_digit_ocr.train`` compiles it."""
     from handwrite_digit_ocr.config import CharConfig
     from handwrite_digit_ocr.model import build_model
-    from handwrite_digit_ocr.train import make_optimizer
+    from ocr_common.training import make_optimizer
 
     model = build_model(CharConfig(arch=arch, width=width))
     model.compile(optimizer=make_optimizer(optimizer, 1e-3), loss="sparse_categorical_crossentropy",

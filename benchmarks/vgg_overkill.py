@@ -97,7 +97,7 @@ def measure(model, x: np.ndarray, y: np.ndarray, args: argparse.Namespace, slow:
     """Inference and training img/s at ``len(x)`` images per batch (medians of per-batch times)."""
     import tensorflow as tf
 
-    from handwrite_digit_ocr.train import make_optimizer
+    from ocr_common.training import make_optimizer
 
     bs = len(x)
     spec = tf.TensorSpec([bs, *x.shape[1:]], tf.float32)

@@ -117,6 +117,7 @@ DATASETS: dict[str, Callable[..., CharDataset]] = {
     "letters-dir": _lazy("letters", "load_letters_dir"),
     "synthetic-letters": _lazy("letters", "load_synthetic_letters"),
     "mnist-photo": _lazy("photo_sim", "load_mnist_photo"),
+    "mnist-photo-train": _lazy("photo_sim", "load_mnist_photo_train"),
 }
 
 
@@ -320,8 +321,9 @@ class ArrayBatches(keras.utils.PyDataset):
 
     Augmentation runs on ``chunk_batches`` batches at once: called eagerly, each of its few
     dozen ops costs a fixed dispatch overhead, which per 128-image batch dominated GPU training
-    (see the README); a chunk of 64 batches pays it once. Batches must be read in order within
-    a chunk for that to pay off, as ``fit`` does with the default single worker.
+    (see docs/training.md, "Other Keras backends"); a chunk of 64 batches pays it once. Batches
+    must be read in order within a chunk for that to pay off, as ``fit`` does with the default
+    single worker.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, training: bool,

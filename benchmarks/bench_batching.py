@@ -141,7 +141,7 @@ def bench_threads(variants: dict[str, Any], normed: np.ndarray, args: argparse.N
         per: dict[str, list[dict]] = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, pred in variants.items():
-                batcher = pred._batcher
+                batcher = pred.batcher
                 before = (batcher.batches_run, batcher.rows_run) if batcher else None
                 r = closed_loop(lambda p=pred: p.predict_proba(one), c, args.requests)
                 if batcher:
@@ -226,12 +226,14 @@ def main(argv: list[str] | None = None) -> dict:
         print("\n(a) backend latency, in process", flush=True)
         results["backends"] = bench_backends(plain, normed, args)
         if not args.no_inprocess:
-            print(f"\n(b) {args.clients} threads in process, micro-batching off / {wait:g} ms", flush=True)
-            batched = {b: CharPredictor(weights, backend=b, batching=True, max_wait_ms=wait) for b in backends}
+            print(f"\n(b) {args.clients} threads in process, micro-batching off / greedy / {wait:g} ms", flush=True)
+            batched = {(b, w): CharPredictor(weights, backend=b, batching=True, max_wait_ms=w)
+                       for b in backends for w in (0.0, wait)}
             variants = {}
             for b in backends:
                 variants[f"{b}, no batching"] = plain[b]
-                variants[f"{b}, batch {wait:g} ms"] = batched[b]
+                variants[f"{b}, greedy batching"] = batched[b, 0.0]
+                variants[f"{b}, batch {wait:g} ms"] = batched[b, wait]
             try:
                 results["threads"] = bench_threads(variants, normed, args)
             finally:
@@ -242,8 +244,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"\n(c) HTTP, {args.clients} clients, waitress --threads {args.threads}", flush=True)
             http_variants = {}
             for b in backends:
-                http_variants[f"{b}, no batching"] = ["--backend", b]
-                http_variants[f"{b}, batch {wait:g} ms"] = ["--backend", b, "--batch-wait-ms", f"{wait:g}"]
+                http_variants[f"{b}, no batching"] = ["--backend", b, "--batching", "off"]
+                http_variants[f"{b}, greedy batching"] = ["--backend", b, "--batching", "on", "--batch-wait-ms", "0"]
+                http_variants[f"{b}, batch {wait:g} ms"] = ["--backend", b, "--batching", "on", "--batch-wait-ms",
+                                                           f"{wait:g}"]
             results["http"] = bench_http(models_dir, http_variants, pngs, labels, args)
     results["machine_load_after"] = os.getloadavg()[0]
     write_results(NAME, args.out, args, machine, results)

@@ -9,9 +9,15 @@ Per task (digit, letter) found in ``--models-dir``:
     server calls: preprocessing + compiled ``tf.function`` + top-k), Keras ``model.predict`` per
     call, and an eager ``model(x)`` call; plus PNG decoding and preprocessing alone;
 (b) throughput of ``CharPredictor.predict_proba`` (the compiled path) at several batch sizes;
-(c) HTTP: ``server.py`` (waitress) in a subprocess on a free loopback port, driven by C
-    concurrent keep-alive clients each POSTing R MNIST-like PNGs to ``/predict/<task>``:
-    latency percentiles, requests/s, errors, server RSS and server CPU per request.
+(c) HTTP: servers in subprocesses on free loopback ports, each driven by C concurrent
+    keep-alive clients POSTing R MNIST-like PNGs to ``/predict/<task>``: latency percentiles,
+    requests/s, errors, server RSS and server CPU per request. The variants (``--variants``)
+    run one after the other with the same clients: ``stack`` is the HTTP stack with no model
+    (``benchmarks/stack_server.py``: decode + JSON only), ``off`` / ``greedy`` / ``wait2`` are
+    ``server.py`` with micro-batching off, greedy, or waiting up to 2 ms for company;
+(d) layers: per client count, the in-process ``predict``, the stack alone and each endpoint
+    side by side, with the endpoint's p50 minus the in-process ``predict`` (what HTTP adds) and
+    its requests/s as a multiple of the stack's: ratios that hold across machines.
 
 Speed does not depend on the weights, so ``--untrained-arch`` gives valid numbers before the
 trained models are published (the "label match" column is then ~10 %, by chance).
@@ -60,7 +66,7 @@ CHAR_TASKS = ("digit", "letter")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from handwrite_digit_ocr.predict import BACKENDS
+    from ocr_common.runtime import BACKENDS
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_inference", description=__doc__,
                                  formatter_class=HelpFormatter)
@@ -77,12 +83,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clients", default="1,8,32", help="(c) concurrent HTTP clients, one run per value")
     ap.add_argument("--requests", type=int, default=200, help="(c) requests per client per run")
     ap.add_argument("--threads", type=int, default=8, help="(c) waitress worker threads (server.py --threads)")
-    ap.add_argument("--backend", choices=BACKENDS, default="tf",
-                    help="CharPredictor backend for (a), (b) and the server (bench_batching compares them)")
+    ap.add_argument("--backend", choices=BACKENDS, default="onnx",
+                    help="runtime backend for (a), (b) and the servers (bench_batching compares them)")
+    ap.add_argument("--variants", default="stack,off,greedy",
+                    help=f"(c) server variants, in order; each one of {sorted(VARIANTS)}")
     ap.add_argument("--server-timeout", type=float, default=180.0, help="(c) seconds to wait for /health")
     ap.add_argument("--no-http", action="store_true", help="skip (c)")
     add_common_args(ap, NAME)
     args = ap.parse_args(argv)
+    bad = sorted(set(_names(args.variants)) - set(VARIANTS))
+    if bad:
+        ap.error(f"--variants: unknown {bad}; choose from {sorted(VARIANTS)}")
     if args.quick:
         args.calls, args.throughput_images, args.requests = 10, 64, 5
         args.clients = ",".join(c for c in args.clients.split(",") if int(c) <= 8) or "1"
@@ -91,6 +102,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+# Server variants of (c): label and command (after the interpreter); "{backend}" is filled in.
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "stack": ("HTTP stack, no model (decode + JSON)", ["-m", "benchmarks.stack_server"]),
+    "off": ("endpoint, batching off", ["server.py", "--backend", "{backend}", "--batching", "off"]),
+    "greedy": ("endpoint, greedy batching", ["server.py", "--backend", "{backend}", "--batching", "on",
+                                             "--batch-wait-ms", "0"]),
+    "wait2": ("endpoint, batching waits 2 ms", ["server.py", "--backend", "{backend}", "--batching", "on",
+                                                "--batch-wait-ms", "2"]),
+}
 
 
 # --------------------------------------------------------------------------- models
@@ -201,14 +227,16 @@ def proc_status(pid: int) -> dict[str, float]:
 
 
 class Server:
-    """``server.py`` in a subprocess on a free port; its output goes to a log file."""
+    """``server.py`` (or ``program``: arguments after the interpreter, e.g. ``["-m",
+    "benchmarks.stack_server"]``) in a subprocess on a free port; its output goes to a log file."""
 
-    def __init__(self, models_dir: Path, threads: int, timeout: float, extra_args: Sequence[str] = ()):
+    def __init__(self, models_dir: Path, threads: int, timeout: float, extra_args: Sequence[str] = (),
+                 program: Sequence[str] = ("server.py",)):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        cmd = [sys.executable, str(REPO_ROOT / "server.py"), "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [sys.executable, *program, "--host", "127.0.0.1", "--port", str(self.port),
                "--models-dir", str(Path(models_dir).resolve()), "--threads", str(threads), *extra_args]
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -323,32 +351,63 @@ def drive(port: int, path: str, bodies: list[bytes], labels: list[str] | None, c
 
 def bench_http(models_dir: Path, tasks: list[str], pngs: list[bytes], labels: list[str],
                args: argparse.Namespace) -> dict[str, Any]:
-    """Start the server once, then one closed-loop run per (task, client count)."""
-    server = Server(models_dir, args.threads, args.server_timeout, extra_args=["--backend", args.backend])
-    try:
-        pid = server.proc.pid
-        print(f"  server pid {pid} on port {server.port}, ready after {server.startup_s:.1f} s", flush=True)
-        idle = proc_status(pid)
-        runs = []
-        for task in tasks:
-            if not server.health.get("tasks", {}).get(task, {}).get("ready"):
-                print(f"  {task}: not ready on the server, skipped", flush=True)
-                continue
-            for c in _ints(args.clients):
-                before = proc_status(pid)
-                r = drive(server.port, f"/predict/{task}", pngs, labels if task == "digit" else None, c, args.requests)
-                after = proc_status(pid)
-                cpu = after.get("cpu_s", 0.0) - before.get("cpu_s", 0.0)
-                r.update(task=task, threads=args.threads, rss_before_mb=before.get("VmRSS"),
-                         rss_after_mb=after.get("VmRSS"), rss_peak_mb=after.get("VmHWM"),
-                         server_cpu_ms_per_req=1e3 * cpu / r["ok"] if r["ok"] else None)
-                runs.append(r)
-                print(f"  {task} x{c} clients: {r['req_per_s']:.0f} req/s, p50 {r.get('median_ms', 0):.1f} ms, "
-                      f"p99 {r.get('p99_ms', 0):.1f} ms, errors {r['errors']}, RSS {r['rss_after_mb']:.0f} MB",
-                      flush=True)
-        return {"startup_s": server.startup_s, "rss_idle_mb": idle.get("VmRSS"), "port": server.port, "runs": runs}
-    finally:
-        server.stop()
+    """Each ``--variants`` server in turn (one at a time, so they never share the cores), one
+    closed-loop run per (task, client count)."""
+    out: dict[str, Any] = {"variants": []}
+    for key in _names(args.variants):
+        label, program = VARIANTS[key]
+        program = [a.format(backend=args.backend) for a in program]
+        print(f"  {label}: {' '.join(program)}", flush=True)
+        server = Server(models_dir, args.threads, args.server_timeout, program=program)
+        try:
+            pid = server.proc.pid
+            idle = proc_status(pid)
+            runs = []
+            for task in tasks:
+                if not server.health.get("tasks", {}).get(task, {}).get("ready"):
+                    print(f"    {task}: not ready on the server, skipped", flush=True)
+                    continue
+                for c in _ints(args.clients):
+                    before = proc_status(pid)
+                    match = labels if task == "digit" and key != "stack" else None
+                    r = drive(server.port, f"/predict/{task}", pngs, match, c, args.requests)
+                    after = proc_status(pid)
+                    cpu = after.get("cpu_s", 0.0) - before.get("cpu_s", 0.0)
+                    r.update(task=task, variant=key, variant_label=label, threads=args.threads,
+                             rss_before_mb=before.get("VmRSS"), rss_after_mb=after.get("VmRSS"),
+                             rss_peak_mb=after.get("VmHWM"),
+                             server_cpu_ms_per_req=1e3 * cpu / r["ok"] if r["ok"] else None)
+                    runs.append(r)
+                    print(f"    {task} x{c} clients: {r['req_per_s']:.0f} req/s, p50 {r.get('median_ms', 0):.1f} ms, "
+                          f"p99 {r.get('p99_ms', 0):.1f} ms, errors {r['errors']}, "
+                          f"CPU {r['server_cpu_ms_per_req'] or 0:.2f} ms/req", flush=True)
+            out["variants"].append({"variant": key, "label": label, "startup_s": server.startup_s,
+                                    "rss_idle_mb": idle.get("VmRSS"), "runs": runs})
+        finally:
+            server.stop()
+    return out
+
+
+def layer_rows(results: dict) -> list[dict]:
+    """(d): per task and client count, the in-process predict, the stack and each endpoint."""
+    rows = []
+    runs = [r for v in (results.get("http") or {}).get("variants", []) for r in v["runs"]]
+    for task, res in results["tasks"].items():
+        if "skipped" in res:
+            continue
+        predict = next(r for r in res["latency"] if r["method"].startswith("CharPredictor.predict"))
+        best_tp = max(r["img_per_s"] for r in res["throughput"])
+        for c in sorted({r["clients"] for r in runs if r["task"] == task}):
+            here = [r for r in runs if r["task"] == task and r["clients"] == c]
+            stack = next((r for r in here if r["variant"] == "stack"), None)
+            rows.append({"task": task, "clients": c, "layer": "in-process predict (1 image; best batch img/s)",
+                         "p50": predict["median_ms"], "rps": best_tp, "vs_predict": None, "vs_stack": None})
+            for r in here:
+                rows.append({"task": task, "clients": c, "layer": r["variant_label"], "p50": r.get("median_ms"),
+                             "rps": r["req_per_s"],
+                             "vs_predict": (r["median_ms"] - predict["median_ms"]) if r.get("median_ms") else None,
+                             "vs_stack": r["req_per_s"] / stack["req_per_s"] if stack and stack["req_per_s"] else None})
+    return rows
 
 
 # --------------------------------------------------------------------------- main
@@ -374,7 +433,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     results: dict[str, Any] = {"images": source, "backend": args.backend, "tasks": {}, "http": None}
     with models_dir_for(args, tasks) as models_dir:
-        registry = ModelRegistry(models_dir, loader_options={"backend": args.backend})
+        registry = ModelRegistry(models_dir, loader_options={"backend": args.backend, "batching": False})
         present = []
         for task in tasks:
             entry = registry.by_task.get(task)
@@ -392,7 +451,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"no character task ready in {models_dir}; publish weights or pass --untrained-arch")
         del registry  # free the in-process models before the server loads its own copy
         if not args.no_http:
-            print(f"\nHTTP: server.py --threads {args.threads}", flush=True)
+            print(f"\nHTTP: --threads {args.threads}, variants {args.variants}", flush=True)
             results["http"] = bench_http(models_dir, present, pngs, labels, args)
 
     write_results(NAME, args.out, args, machine, results)
@@ -416,15 +475,20 @@ def print_report(results: dict, machine: dict) -> None:
     print(markdown_table(tp_rows, [("task", "task", ""), ("batch", "batch", "d"), ("img_per_s", "img/s", ",.0f"),
                                    ("median_ms", "median ms/batch", ".2f"), ("p95_ms", "p95 ms/batch", ".2f")]))
     if results.get("http"):
-        h = results["http"]
-        print(f"\n(c) HTTP, waitress, keep-alive clients (server start-up {h['startup_s']:.1f} s, "
-              f"idle RSS {h['rss_idle_mb']:.0f} MB)\n")
-        print(markdown_table(h["runs"], [
-            ("task", "task", ""), ("clients", "clients", "d"), ("threads", "threads", "d"),
-            ("requests", "requests", "d"), ("req_per_s", "req/s", ",.0f"), ("median_ms", "p50 ms", ".1f"),
-            ("p95_ms", "p95 ms", ".1f"), ("p99_ms", "p99 ms", ".1f"), ("errors", "errors", "d"),
-            ("rss_before_mb", "RSS before MB", ".0f"), ("rss_after_mb", "RSS after MB", ".0f"),
-            ("server_cpu_ms_per_req", "server CPU ms/req", ".2f"), ("label_match", "label match", ".1%")]))
+        for v in results["http"]["variants"]:
+            print(f"\n(c) HTTP, {v['label']} (waitress, keep-alive clients; start-up {v['startup_s']:.1f} s, "
+                  f"idle RSS {v['rss_idle_mb'] or 0:.0f} MB)\n")
+            print(markdown_table(v["runs"], [
+                ("task", "task", ""), ("clients", "clients", "d"), ("threads", "threads", "d"),
+                ("requests", "requests", "d"), ("req_per_s", "req/s", ",.0f"), ("median_ms", "p50 ms", ".1f"),
+                ("p95_ms", "p95 ms", ".1f"), ("p99_ms", "p99 ms", ".1f"), ("errors", "errors", "d"),
+                ("rss_after_mb", "RSS MB", ".0f"), ("server_cpu_ms_per_req", "server CPU ms/req", ".2f"),
+                ("label_match", "label match", ".1%")]))
+        print("\n(d) layers: what each adds (same clients, same run)\n")
+        print(markdown_table(layer_rows(results), [
+            ("task", "task", ""), ("clients", "clients", "d"), ("layer", "layer", ""), ("p50", "p50 ms", ".2f"),
+            ("rps", "req/s (img/s)", ",.0f"), ("vs_predict", "p50 - in-process predict, ms", "+.2f"),
+            ("vs_stack", "req/s / stack's", ".2f")]))
 
 
 if __name__ == "__main__":

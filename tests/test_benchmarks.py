@@ -94,3 +94,35 @@ def test_peak_estimate_and_table_formatting():
     assert peak_gflops(2, None, 32) is None
     table = markdown_table([{"a": "x", "b": 1234.5}, {"a": "y", "b": None}], [("a", "A", ""), ("b", "B", ",.1f")])
     assert table.splitlines() == ["| A | B |", "| --- | ---: |", "| x | 1,234.5 |", "| y | n/a |"]
+
+
+def test_stack_server_answers_the_contract_without_a_model(tiny_models_dir):
+    """The no-model baseline runs the real routes (decode, limits, JSON) with a constant answer."""
+    from benchmarks.stack_server import create_stack_app
+    from tests.http_helpers import digit_like, encode
+
+    client = create_stack_app(tiny_models_dir).test_client()
+    resp = client.post("/predict/digit", data=encode(digit_like(3)), content_type="image/png")
+    assert resp.status_code == 200
+    (result,) = resp.get_json()["results"]
+    assert result["label"] == "0" and len(result["top"]) == 5
+    # Bad input is still refused by the same code as the real server's.
+    assert client.post("/predict/digit", data=b"not an image", content_type="image/png").status_code == 400
+
+
+def test_layer_rows_compare_each_endpoint_with_predict_and_stack():
+    from benchmarks.bench_inference import layer_rows
+
+    run = {"task": "digit", "clients": 8}
+    results = {
+        "tasks": {"digit": {"latency": [{"method": "CharPredictor.predict (x)", "median_ms": 1.0}],
+                            "throughput": [{"img_per_s": 900.0}, {"img_per_s": 1500.0}]}},
+        "http": {"variants": [
+            {"runs": [{**run, "variant": "stack", "variant_label": "stack", "median_ms": 0.5, "req_per_s": 1000.0}]},
+            {"runs": [{**run, "variant": "greedy", "variant_label": "greedy", "median_ms": 2.5, "req_per_s": 400.0}]},
+        ]},
+    }
+    rows = layer_rows(results)
+    assert [r["layer"] for r in rows][1:] == ["stack", "greedy"]
+    assert rows[0]["rps"] == 1500.0 and rows[0]["p50"] == 1.0
+    assert rows[2]["vs_predict"] == pytest.approx(1.5) and rows[2]["vs_stack"] == pytest.approx(0.4)

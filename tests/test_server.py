@@ -352,3 +352,15 @@ def test_golden_mnist_on_shipped_digit_model():
     wrong = [(i, label, int(t)) for i, (label, t) in enumerate(zip(labels, y, strict=True)) if label != str(t)]
     # The shipped model scores >= 99.7 % on the whole test set; allow 2 of these 200.
     assert len(wrong) <= 2, f"(index, served, true): {wrong}"
+
+
+def test_char_prediction_to_dict_is_the_dataclass_as_a_copy():
+    import dataclasses
+
+    from handwrite_digit_ocr.predict import CharPrediction
+
+    pred = CharPrediction(label="7", confidence=0.9, top=[{"label": "7", "p": 0.9}, {"label": "1", "p": 0.05}])
+    d = pred.to_dict()
+    assert d == dataclasses.asdict(pred) and list(d) == ["label", "confidence", "top"]
+    d["top"][0]["p"] = 0.0  # the answer is a copy: a caller editing it cannot change the prediction
+    assert pred.top[0]["p"] == 0.9

@@ -10,9 +10,10 @@ batch raises throughput. One worker thread owns the model: it takes the first wa
 together with every request of the same input shape queued behind it (up to ``max_batch``
 rows), runs ``fn`` once and hands every caller its own rows.
 
-By default (``max_wait_ms=0``) the batcher is *greedy*: it never waits for company, so a lone
-client pays only the hand-over to the worker thread, and under load the requests that queued
-while the model was busy form the next batch by themselves. ``max_wait_ms > 0`` instead keeps
+By default (``max_wait_ms=0``) the batcher is *greedy*: it never waits for company. A caller
+that finds the model idle and nobody queued runs ``fn`` itself, on its own thread, so a lone
+client pays nothing (not even the hand-over to the worker); callers that arrive while the model
+is busy queue up, and the worker runs all of them as the next batch once it is free. ``max_wait_ms > 0`` instead keeps
 gathering for up to that long after the oldest request arrived, trading latency for fuller
 batches.
 
@@ -50,9 +51,10 @@ class MicroBatcher:
     """Merges concurrent :meth:`submit` calls into batches of at most ``max_batch`` rows for ``fn``.
 
     ``fn`` maps an ``(N, ...)`` array to an ``(N, ...)`` array row by row (row ``i`` of the
-    output belongs to row ``i`` of the input), and is only ever called from the worker thread,
-    so it needs no lock of its own. An exception raised by ``fn`` reaches exactly the callers
-    whose rows were in that batch; the worker carries on with the next one.
+    output belongs to row ``i`` of the input), and is only ever called by one thread at a time
+    (the worker, or a lone caller under greedy batching), so it needs no lock of its own. An
+    exception raised by ``fn`` reaches exactly the callers whose rows were in that batch; the
+    worker carries on with the next one.
     """
 
     def __init__(self, fn: BatchFn, max_batch: int = 32, max_wait_ms: float = 0.0, name: str = "micro-batcher"):
@@ -68,6 +70,7 @@ class MicroBatcher:
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._busy = False  # fn is running (on the worker or on a caller's own thread)
         # Daemon: a batcher nobody closed must not keep the interpreter alive at exit.
         self._thread = threading.Thread(target=self._worker, name=name, daemon=True)
         self._thread.start()
@@ -85,8 +88,19 @@ class MicroBatcher:
         with self._cond:
             if self._closed:
                 raise RuntimeError("MicroBatcher is closed")
-            self._queue.extend(chunks)
-            self._cond.notify()
+            # Greedy and nothing to merge with: run on this thread, no hand-over to the worker.
+            direct = self.max_wait == 0 and not self._busy and not self._queue and 0 < len(x) <= self.max_batch
+            if direct:
+                self._busy = True
+            else:
+                self._queue.extend(chunks)
+                self._cond.notify()
+        if direct:
+            try:
+                multi, outs = self._apply(x)
+            finally:
+                self._release()
+            return outs if multi else outs[0]
         try:
             parts = [c.future.result(timeout) for c in chunks]
         except TimeoutError:
@@ -117,8 +131,8 @@ class MicroBatcher:
     def _next_batch(self) -> list[_Pending] | None:
         """Block until there is work, gather one batch; ``None`` once closed and drained."""
         with self._cond:
-            while not self._queue:
-                if self._closed:
+            while not self._queue or self._busy:  # busy: a lone caller is running fn itself
+                if self._closed and not self._queue:
                     return None
                 self._cond.wait()
             # The wait is counted from when the oldest request arrived, not from now: a request
@@ -145,6 +159,7 @@ class MicroBatcher:
                         break
             rest.extend(self._queue)
             self._queue = rest
+            self._busy = True
             return batch
 
     def _run(self, batch: list[_Pending]) -> None:
@@ -154,29 +169,44 @@ class MicroBatcher:
             return
         try:
             x = batch[0].x if len(batch) == 1 else np.concatenate([p.x for p in batch])
-            y = self.fn(x)
-            outs = [np.asarray(o) for o in y] if isinstance(y, list | tuple) else [np.asarray(y)]
-            for o in outs:
-                if len(o) != len(x):
-                    raise ValueError(f"batch function returned {len(o)} rows for {len(x)} inputs")
+            multi, outs = self._apply(x)
         except BaseException as e:
             for p in batch:
                 p.future.set_exception(e)
             if not isinstance(e, Exception):
                 raise  # SystemExit and the like end the worker (see _worker)
             return
-        self.batches_run += 1
-        self.rows_run += len(x)
         start = 0
         for p in batch:
             rows = [o[start : start + len(p.x)] for o in outs]
-            p.future.set_result(rows if isinstance(y, list | tuple) else rows[0])
+            p.future.set_result(rows if multi else rows[0])
             start += len(p.x)
+
+    def _apply(self, x: np.ndarray) -> tuple[bool, list[np.ndarray]]:
+        """``fn(x)`` checked row by row: ``(whether fn returned several outputs, the outputs)``."""
+        y = self.fn(x)
+        multi = isinstance(y, list | tuple)
+        outs = [np.asarray(o) for o in y] if multi else [np.asarray(y)]
+        for o in outs:
+            if len(o) != len(x):
+                raise ValueError(f"batch function returned {len(o)} rows for {len(x)} inputs")
+        self.batches_run += 1
+        self.rows_run += len(x)
+        return multi, outs
+
+    def _release(self) -> None:
+        """fn is free again: wake the worker for whatever queued meanwhile."""
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
 
     def _worker(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
-                self._run(batch)
+                try:
+                    self._run(batch)
+                finally:
+                    self._release()
         finally:
             # Only reached early on a BaseException in fn (e.g. SystemExit): fail whoever is still
             # waiting rather than leave them blocked forever.

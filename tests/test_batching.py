@@ -234,3 +234,33 @@ def test_create_app_turns_batching_on(tiny_models_dir):
         default.close()
     plain = create_app(tiny_models_dir, backend="tf", batching=False).extensions["ocr_registry"].get("digit")
     assert plain.predictor.batcher is None
+
+
+def test_greedy_lone_caller_runs_on_its_own_thread_and_busy_callers_queue():
+    """Greedy: an idle batcher lets the caller run fn itself (no hand-over); callers arriving
+    while fn runs are queued and merged by the worker into one batch."""
+    threads, sizes = [], []
+    entered, gate = threading.Event(), threading.Event()
+
+    def fn(x):
+        threads.append(threading.current_thread().name)
+        sizes.append(len(x))
+        if len(sizes) == 1:
+            entered.set()
+            gate.wait(10)
+        return x * 2
+
+    with MicroBatcher(fn, max_batch=16, name="the-worker") as batcher, ThreadPoolExecutor(6) as pool:
+        first = pool.submit(batcher.submit, np.ones((1, 3)))
+        assert entered.wait(10)
+        later = [pool.submit(batcher.submit, np.full((1, 3), i)) for i in range(5)]
+        _wait_queued(batcher, 5)  # fn is busy on the first caller's thread: the others wait in the queue
+        gate.set()
+        np.testing.assert_array_equal(first.result(10), np.full((1, 3), 2))
+        for i, f in enumerate(later):
+            np.testing.assert_array_equal(f.result(10), np.full((1, 3), 2 * i))
+        np.testing.assert_array_equal(batcher.submit(np.ones((2, 3))), np.full((2, 3), 2))
+    assert threads[0] != "the-worker" and sizes[0] == 1  # the lone caller ran fn itself
+    assert threads[1] == "the-worker" and sizes[1] == 5  # the five queued callers: one batch
+    assert threads[2] != "the-worker"  # idle again: the next lone caller runs directly
+    assert batcher.batches_run == 3 and batcher.rows_run == 8

@@ -7,7 +7,6 @@ label per image. The server uses :class:`CharPredictor` directly.
 from __future__ import annotations
 
 import argparse
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,9 +15,6 @@ import numpy as np
 from handwrite_digit_ocr.config import CharConfig
 from handwrite_digit_ocr.preprocess import normalize_batch
 from ocr_common.config import load_config
-from ocr_common.runtime import BACKENDS, DEFAULT_BACKEND  # noqa: F401  (re-exported for the server)
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

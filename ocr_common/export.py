@@ -156,15 +156,17 @@ def export_onnx(model, path: str | Path, opset: int | None = None) -> Path:
     return path
 
 
-def random_inputs(model, n: int = 8, seed: int = 0):
+def random_inputs(model, n: int = 8, seed: int = 0, free_size=None):
     """A random batch shaped like ``model.input``: floats in [0, 1) (the range preprocessing
-    produces), small ints for integer inputs; free non-batch dims get size 32."""
+    produces), small ints for integer inputs; a free non-batch axis ``a`` (1-based) gets size
+    ``free_size(a)``, 32 by default."""
     import keras
 
     rng = np.random.default_rng(seed)
+    size = free_size or (lambda axis: _FREE_DIM)
 
     def sample(t):
-        shape = (n,) + tuple(_FREE_DIM if d is None else d for d in t.shape[1:])
+        shape = (n,) + tuple(size(i + 1) if d is None else d for i, d in enumerate(t.shape[1:]))
         dtype = np.dtype(t.dtype)
         if np.issubdtype(dtype, np.integer):
             return rng.integers(0, 10, size=shape).astype(dtype)
@@ -218,8 +220,12 @@ def check_parity(model, path: str | Path, fmt: str, n: int = 8, seed: int = 0) -
     if fmt not in runners:
         raise ValueError(f"unknown format {fmt!r}; choose one of {list(FORMATS)}")
     inputs = random_inputs(model, n=n, seed=seed)
-    expected = _run_keras(model, inputs)
-    got = runners[fmt](model, Path(path), inputs)
+    return max_difference(_run_keras(model, inputs), runners[fmt](model, Path(path), inputs))
+
+
+def max_difference(expected: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """Largest absolute difference between two lists of outputs (Keras' and an exported
+    artifact's); a different number of outputs or a different shape raises ``AssertionError``."""
     if len(got) != len(expected):
         raise AssertionError(f"exported artifact has {len(got)} outputs, Keras model has {len(expected)}")
     diff = 0.0

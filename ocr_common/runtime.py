@@ -162,12 +162,6 @@ class ModelRuntime:
             axes.append(free if len(free) == len(self.free_axes) else [])
         return axes
 
-    def parity_inputs(self, n: int = 8, seed: int = 0) -> np.ndarray:
-        """A random batch in the model's input range, free axes at a size the strides accept."""
-        rng = np.random.default_rng(seed)
-        shape = [n] + [d if d is not None else self.pad_size(i + 1, 32) for i, d in enumerate(self.input_shape)]
-        return rng.random(shape, dtype=np.float32)
-
     def _start_onnx(self, cache_dir: str | Path | None) -> str:
         """Open a parity-checked ONNX Runtime session; the backend actually in use ("onnx" or "tf")."""
         try:
@@ -188,7 +182,6 @@ class ModelRuntime:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
             self._session, self._onnx_input = session, session.get_inputs()[0].name
-            self._onnx_order = self._onnx_output_order(session)
             diff = self._parity()
             if not diff <= ONNX_ATOL:  # also catches NaN
                 raise ValueError(f"{path.name} differs from the Keras model by {diff:.3g} (> {ONNX_ATOL:g})")
@@ -201,36 +194,17 @@ class ModelRuntime:
         log.info("%s: ONNX Runtime backend from %s (parity %.2g)", self.model_path.name, path, diff)
         return "onnx"
 
-    def _onnx_output_order(self, session) -> list[int]:
-        """Session output index for each Keras output. tf2onnx keeps the order of the exported
-        signature, which is Keras' flattening order (the parity check would catch a swap); outputs
-        named ``output_<i>`` (a SavedModel-style export) are put in that order."""
-        names = [o.name for o in session.get_outputs()]
-        n_keras = len(self._output_axes)
-        if len(names) != n_keras:
-            raise ValueError(f"ONNX file has {len(names)} outputs, the Keras model {n_keras}")
-        keyed = {}
-        for i, name in enumerate(names):
-            tail = name.rsplit("_", 1)[-1]
-            if not (name.startswith("output_") and tail.isdigit()):
-                return list(range(len(names)))
-            keyed[int(tail)] = i
-        return [keyed[k] for k in sorted(keyed)]
-
     def _parity(self) -> float:
-        """Largest absolute difference between Keras and the ONNX session on a random batch: a
-        stale or foreign ``.onnx`` must not answer requests."""
+        """Largest absolute difference between Keras and the ONNX session on a random batch (free
+        axes at a size the strides accept): a stale or foreign ``.onnx`` must not answer requests.
+        tf2onnx keeps Keras' output order, and a swap would show here as a difference."""
         import keras
 
-        x = self.parity_inputs()
+        from ocr_common.export import max_difference, random_inputs
+
+        x = random_inputs(self.model, free_size=lambda axis: self.pad_size(axis, 32))
         expected = [keras.ops.convert_to_numpy(o) for o in keras.tree.flatten(self.model(x, training=False))]
-        got = self._call_onnx(x)
-        diff = 0.0
-        for e, g in zip(expected, got, strict=True):
-            if e.shape != g.shape:
-                raise ValueError(f"output shape {g.shape} from ONNX, {e.shape} from Keras")
-            diff = max(diff, float(np.max(np.abs(e.astype(np.float64) - g), initial=0.0)))
-        return diff
+        return max_difference(expected, self._session.run(None, {self._onnx_input: x}))
 
     def _start_tf(self) -> None:
         import keras
@@ -261,16 +235,13 @@ class ModelRuntime:
         """One batch of equal-shaped inputs ``(N, *input_shape)`` -> the model's outputs, each
         ``(N, ...)``, in Keras' output order. Free axes must already have their padded size."""
         x = np.asarray(x, np.float32)
-        if x.shape[1:] != tuple(d if d is not None else x.shape[i + 1] for i, d in enumerate(self.input_shape)):
+        shape = x.shape[1:]
+        if len(shape) != len(self.input_shape) or any(d not in (None, s) for d, s in zip(self.input_shape, shape)):
             raise ValueError(f"{self.name}: input of shape {x.shape[1:]}, the model takes {self.input_shape}")
         if self._batcher is not None:
             out = self._batcher.submit(x)
             return list(out) if isinstance(out, list | tuple) else [out]
         return self._run_direct(x)
-
-    def _call_onnx(self, x: np.ndarray) -> list[np.ndarray]:
-        outs = self._session.run(None, {self._onnx_input: x})
-        return [outs[i] for i in self._onnx_order]
 
     def _run_direct(self, x: np.ndarray) -> list[np.ndarray]:
         if len(x) == 0:  # an empty request still gets outputs of the right shape
@@ -282,7 +253,7 @@ class ModelRuntime:
             # every core on one batch instead of thrashing between requests.
             if self._session is not None:
                 with self._lock:
-                    parts.append(self._call_onnx(chunk))
+                    parts.append(self._session.run(None, {self._onnx_input: chunk}))
                 continue
             n = len(chunk)
             size = next(b for b in self.batch_buckets if b >= n)

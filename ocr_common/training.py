@@ -154,13 +154,15 @@ class TrainingRun:
         return save_config(cfg, self.run.best.with_suffix(".json"))
 
     def steps(self, train_ds, steps_per_epoch: int):
-        """``(dataset, steps)`` for ``fit``: a ``tf.data`` set repeats so that a step cap can exceed one
-        pass; an in-memory ``PyDataset`` (JAX, PyTorch) is capped at one pass per epoch."""
+        """``(dataset, steps)`` for ``fit``: an in-memory ``PyDataset`` (JAX, PyTorch) is capped at one
+        pass per epoch; a ``tf.data`` set repeats so that a step cap can exceed one pass."""
+        import keras
+
         if not steps_per_epoch:
             return train_ds, None
-        if hasattr(train_ds, "repeat"):
-            return train_ds.repeat(), steps_per_epoch
-        return train_ds, min(steps_per_epoch, len(train_ds))
+        if isinstance(train_ds, keras.utils.PyDataset):
+            return train_ds, min(steps_per_epoch, len(train_ds))
+        return train_ds.repeat(), steps_per_epoch
 
     def fit(self, model, train_ds, val_ds, args: argparse.Namespace, *, n_train: int, title: str = "",
             monitor: str = "val_accuracy", mode: str = "max", summary: dict | None = None) -> dict:

@@ -5,7 +5,10 @@ predictor yet), so fuzzing reaches the decode and answer path of every endpoint,
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +150,23 @@ def all_tasks_registry(models_dir: Path) -> ModelRegistry:
     registry = ModelRegistry(models_dir, loaders=ALL_TASK_LOADERS)
     assert all(state["ready"] for state in registry.health().values()), registry.health()
     return registry
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, threads: int = 4):
+    """Serve ``app`` through ``server.build_server`` (waitress, the real server) on a free
+    loopback port in a daemon thread; yields the port and stops the server afterwards."""
+    from server import build_server
+
+    srv = build_server(app, "127.0.0.1", 0, threads=threads)
+    thread = threading.Thread(target=srv.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield srv.effective_port
+    finally:
+        # waitress has no stop(): close every channel, the listener included, so its loop ends.
+        logging.getLogger("waitress").setLevel(logging.CRITICAL)
+        srv.task_dispatcher.shutdown()
+        for channel in list(srv._map.values()):
+            channel.handle_close()
+        thread.join(timeout=10)

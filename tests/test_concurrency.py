@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
-import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from server import build_server
 from serving import create_app
-from tests.http_helpers import all_tasks_registry, build_all_tasks_dir, digit_like, encode, is_error_body
+from tests.http_helpers import (
+    all_tasks_registry,
+    build_all_tasks_dir,
+    digit_like,
+    encode,
+    is_error_body,
+    serve_in_thread,
+)
 
 THREADS, REQUESTS_PER_THREAD = 8, 25
 MAX_UPLOAD = 256 * 1024
@@ -59,17 +63,8 @@ ORDER = list(REQUESTS)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     registry = all_tasks_registry(build_all_tasks_dir(tmp_path_factory.mktemp("models")))
-    app = create_app(registry=registry, max_upload_bytes=MAX_UPLOAD)
-    srv = build_server(app, "127.0.0.1", 0, threads=THREADS)
-    thread = threading.Thread(target=srv.run, name="waitress", daemon=True)
-    thread.start()
-    yield srv.effective_port
-    # waitress has no stop(): close every channel, the listener included, so its loop ends.
-    logging.getLogger("waitress").setLevel(logging.CRITICAL)
-    srv.task_dispatcher.shutdown()
-    for channel in list(srv._map.values()):
-        channel.handle_close()
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(registry=registry, max_upload_bytes=MAX_UPLOAD), threads=THREADS) as port:
+        yield port
 
 
 def _request(conn: http.client.HTTPConnection, name: str) -> tuple[int, str, bytes]:

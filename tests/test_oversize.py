@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import logging
 import select
 import socket
-import threading
 import time
 
 import pytest
@@ -21,7 +19,7 @@ import pytest
 from server import build_server
 from serving import create_app
 from serving.wsgi_server import BODY_CAP_FACTOR, json_error_channel
-from tests.http_helpers import digit_like, encode, is_error_body
+from tests.http_helpers import digit_like, encode, is_error_body, serve_in_thread
 
 LIMIT = 64 * 1024
 CAP = BODY_CAP_FACTOR * LIMIT  # waitress' own cap
@@ -32,17 +30,8 @@ PNG = encode(digit_like(0))
 
 @pytest.fixture(scope="module")
 def port(tiny_registry):
-    app = create_app(registry=tiny_registry, max_upload_bytes=LIMIT)
-    srv = build_server(app, "127.0.0.1", 0, threads=4)
-    thread = threading.Thread(target=srv.run, name="waitress", daemon=True)
-    thread.start()
-    yield srv.effective_port
-    # waitress has no stop(): close every channel, the listener included, so its loop ends.
-    logging.getLogger("waitress").setLevel(logging.CRITICAL)
-    srv.task_dispatcher.shutdown()
-    for channel in list(srv._map.values()):
-        channel.handle_close()
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(registry=tiny_registry, max_upload_bytes=LIMIT), threads=4) as p:
+        yield p
 
 
 def _part_head(filename: str = "a.png") -> bytes:

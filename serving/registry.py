@@ -64,11 +64,29 @@ def _load_char(model_path: Path, config_path: Path | None, *, backend: str | Non
     return CharPredictor(model_path, config=config, backend=backend, batching=batching, max_wait_ms=batch_wait_ms)
 
 
+def _load_doc_edges(model_path: Path, config_path: Path | None, *, backend: str | None = None,
+                    batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
+    """The document predictor: the network named by the manifest (HED or corner heatmaps, as its
+    config says), the quadrilateral finder and full-resolution refinement; also answers ``/scan``."""
+    from doc_edge_detection.config import DocEdgeConfig
+    from doc_edge_detection.predict import DocEdgePredictor
+    from ocr_common.config import load_config
+    from ocr_common.runtime import DEFAULT_BATCHING
+
+    if model_path.suffix != ".keras":
+        raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
+    config = load_config(DocEdgeConfig, config_path) if config_path is not None else None
+    if batching is None:
+        batching = DEFAULT_BATCHING or batch_wait_ms > 0
+    return DocEdgePredictor(model_path, config=config, backend=backend, batching=batching, max_wait_ms=batch_wait_ms)
+
+
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not
 # listed here have no predictor in this version of the server and answer 503.
 TASK_LOADERS: dict[str, Callable[..., Predictor]] = {
     "digit": _load_char,
     "letter": _load_char,
+    "doc-edges": _load_doc_edges,
 }
 
 

@@ -12,6 +12,7 @@ from importlib import metadata
 from typing import Any
 
 from serving.registry import TASKS
+from serving.scan import FORMATS, MIN_AREA_FRACTION, OUTSIDE_MARGIN
 
 OPENAPI_VERSION = "3.0.3"
 # The raw-body media types listed one by one: tools (client generators, fuzzers) handle concrete
@@ -126,7 +127,7 @@ def _schemas() -> dict[str, Any]:
                             "description": "short machine-readable reason, e.g. `bad_image`, `too_many_pixels`, "
                             "`too_small`, `missing_image`, `not_a_file`, `bad_parameter`, `unknown_task`, "
                             "`too_large`, `too_many_files`, `batch_too_large`, `unsupported_media_type`, "
-                            "`model_unavailable`",
+                            "`model_unavailable`, `one_image_only`, `bad_corners`",
                         },
                         "message": {"type": "string", "minLength": 1, "description": "for people: what was wrong"},
                     },
@@ -192,8 +193,9 @@ def _schemas() -> dict[str, Any]:
         "DocEdgesResult": {
             "type": "object",
             "required": ["found", "corners", "confidence"],
+            "additionalProperties": False,
             "properties": {
-                "found": {"type": "boolean"},
+                "found": {"type": "boolean", "description": "whether a page was found"},
                 "corners": {
                     "type": "array",
                     "nullable": True,
@@ -203,8 +205,10 @@ def _schemas() -> dict[str, Any]:
                     "description": "top-left, top-right, bottom-right, bottom-left, in pixels of the uploaded "
                     "image; null when `found` is false",
                 },
-                "confidence": confidence,
+                "confidence": {**confidence, "description": "how sure the model is that `corners` outline a page"},
             },
+            "example": {"found": True, "corners": [[41.5, 30.0], [610.2, 44.8], [598.0, 842.1], [22.7, 820.4]],
+                        "confidence": 0.97},
         },
         "ChineseResult": _text_result("lines", {"type": "array", "minItems": 4, "maxItems": 4, "items": _point()},
                                       None, "the lines joined with newlines"),
@@ -247,6 +251,64 @@ def _upload_body(max_files: int, max_upload_bytes: int, max_pixels: int, what: s
             },
             **{media: {"schema": binary} for media in IMAGE_MEDIA_TYPES},
         },
+    }
+
+
+def _scan_body(max_upload_bytes: int, max_pixels: int) -> dict[str, Any]:
+    """The upload body plus the optional multipart field ``corners``."""
+    body = _upload_body(1, max_upload_bytes, max_pixels, "Exactly one photo of a page (a second image is a 400):")
+    body["description"] += (
+        " With multipart/form-data, the optional text field `corners` sets the page's corners instead of the "
+        "detected ones."
+    )
+    form = body["content"]["multipart/form-data"]
+    form["schema"]["properties"]["corners"] = {
+        "type": "string",
+        "description": (
+            "JSON list of four `[x, y]` points in pixels of the uploaded image (after EXIF rotation), in any order "
+            "(they are sorted into top-left, top-right, bottom-right, bottom-left). Each point may lie up to "
+            f"{OUTSIDE_MARGIN:.0%} of the image's size beyond its border; the points must enclose a convex "
+            f"quadrilateral covering at least {MIN_AREA_FRACTION:.0%} of the image. Otherwise 400 `bad_corners`."
+        ),
+        "example": "[[40, 30], [600, 42], [620, 830], [25, 810]]",
+    }
+    return body
+
+
+def _scan_params() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "description": "`jpeg` (default): the page as a JPEG; `pdf`: a one-page PDF holding it.",
+            "schema": {"type": "string", "enum": list(FORMATS), "default": "jpeg"},
+        },
+        {
+            "name": "enhance",
+            "in": "query",
+            "required": False,
+            "description": "1: the scan look (even white paper, crisp dark ink); 0 (default): the photo's own colours.",
+            "schema": {"type": "integer", "enum": [0, 1], "default": 0},
+        },
+    ]
+
+
+def _scan_ok() -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    header = {"required": True, "schema": {"type": "string"}}
+    return {
+        "description": "the page, perspective-corrected (the whole photo, unflattened, when no page was found and "
+        "no corners were given)",
+        "headers": {
+            "X-Page-Found": {**header, "schema": {"type": "string", "enum": ["true", "false"]},
+                             "description": "`true` when the page was flattened (found, or corners given)"},
+            "X-Corners": {**header, "description": "JSON of the four corners used, `[[x, y] x 4]` top-left, "
+                          "top-right, bottom-right, bottom-left in pixels of the uploaded image, or `null`",
+                          "example": "[[40,30],[600,42],[620,830],[25,810]]"},
+            "Content-Disposition": {**header, "description": '`inline; filename="scan.jpg"` or `"scan.pdf"`'},
+        },
+        "content": {FORMATS[f][1]: binary for f in FORMATS},
     }
 
 
@@ -365,14 +427,15 @@ def build_openapi(
             "/scan": {
                 "post": {
                     "operationId": "scan",
-                    "summary": "Find a document's edges and answer the flattened page",
-                    "requestBody": _upload_body(1, max_upload_bytes, max_pixels, "Exactly one image:"),
+                    "summary": "Flatten a photographed page: a JPEG or a one-page PDF",
+                    "description": "Flattens with the corners given in the form field `corners`, else with the ones "
+                    "the doc-edges model finds (as `POST /predict/doc-edges` answers them).",
+                    "parameters": _scan_params(),
+                    "requestBody": _scan_body(max_upload_bytes, max_pixels),
                     "responses": {
-                        "200": {
-                            "description": "the page, perspective-corrected",
-                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-                        },
+                        "200": _scan_ok(),
                         **upload_errors,
+                        "400": _resp("BadScan"),
                         **common_errors,
                     },
                 }
@@ -385,6 +448,13 @@ def build_openapi(
                     "bad or missing image: empty body, no file part `image`, a part without a filename, "
                     "undecodable or truncated file, too many pixels, sides under 8 pixels, or a query flag that is "
                     "not 0 or 1; the message names the image (by index and filename) and what was wrong"
+                ),
+                "BadScan": _error(
+                    "as for `/predict/{task}` (bad or missing image), or: more than one image (`one_image_only`), a "
+                    "`corners` field that is not JSON, not four finite `[x, y]` points, has a point far outside the "
+                    f"image or does not enclose a convex quadrilateral of at least {MIN_AREA_FRACTION:.0%} of it "
+                    "(`bad_corners`), or a `format` other than jpeg / pdf or an `enhance` other than 0 / 1 "
+                    "(`bad_parameter`)"
                 ),
                 "UnknownTask": _error("unknown task"),
                 "MethodNotAllowed": _error("method not allowed; the Allow header lists the accepted ones"),

@@ -1,4 +1,4 @@
-"""HTTP routes: health, model list, predictions and the web page.
+"""HTTP routes: health, model list, predictions, page scans and the web page.
 
 The contract (status codes, JSON shapes) is fixed in DESIGN.md; clients and tests depend on it.
 """
@@ -15,11 +15,15 @@ from ocr_common.image import ImageDecodeError, decode_image
 from serving.errors import ApiError
 from serving.openapi import QUERY_FLAGS
 from serving.registry import ModelRegistry
+from serving.scan import FORMATS, PageScan, corners_header, encode_page, parse_corners
 
 bp = Blueprint("api", __name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 FIELD = "image"
+CORNERS_FIELD = "corners"
+# Four points of JSON need a few dozen characters; anything much longer is not corners.
+MAX_CORNERS_BYTES = 1000
 
 _PLACEHOLDER = """<!doctype html>
 <html><head><meta charset="utf-8"><title>OCR workbench</title></head>
@@ -83,15 +87,73 @@ def predict(task: str) -> Response:
 
 @bp.post("/scan")
 def scan() -> Response:
-    """Flattened page as JPEG; needs a doc-edges predictor that offers ``scan(image) -> bytes``."""
+    """The flattened page as a JPEG or a one-page PDF (``?format=pdf``).
+
+    Flattens with the form field ``corners`` when given (any order; put in TL, TR, BR, BL order
+    here), else with the corners the doc-edges model finds; with neither, the whole photo.
+    """
     entry = _registry().get("doc-edges")
     scan_fn = getattr(entry.predictor, "scan", None)
     if scan_fn is None:
         raise ApiError(503, "model_unavailable", "the doc-edges predictor cannot flatten pages yet")
+    fmt = _read_choice("format", tuple(FORMATS), default="jpeg")
+    enhance = bool(_read_flag("enhance"))
     uploads = read_uploads()
     if len(uploads) != 1:
         raise ApiError(400, "one_image_only", f"/scan takes exactly one image, got {len(uploads)}")
-    return Response(scan_fn(uploads[0].image), mimetype="image/jpeg")
+    image = uploads[0].image
+    corners = _read_corners(image.shape[1], image.shape[0])
+    return _scan_response(scan_fn(image, corners, enhance=enhance), fmt)
+
+
+def _scan_response(result: PageScan, fmt: str) -> Response:
+    """A predictor's ``ScanResult`` -> the page file, with what was found and used in headers."""
+    data, mimetype, filename = encode_page(result.image, fmt)
+    resp = Response(data, mimetype=mimetype)
+    resp.headers["X-Page-Found"] = "true" if result.found else "false"
+    resp.headers["X-Corners"] = corners_header(result.corners)
+    resp.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    return resp
+
+
+def _read_corners(width: int, height: int) -> np.ndarray | None:
+    """The optional multipart field ``corners`` (text, or a small file part), validated."""
+    if request.mimetype != "multipart/form-data":
+        return None
+    values = request.form.getlist(CORNERS_FIELD)
+    for part in request.files.getlist(CORNERS_FIELD):  # curl -F corners=@corners.json
+        values.append(part.read(MAX_CORNERS_BYTES + 1).decode("utf-8", "replace"))
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ApiError(400, "bad_corners", f"form field {CORNERS_FIELD!r} was sent {len(values)} times; send it once")
+    if len(values[0]) > MAX_CORNERS_BYTES:
+        raise ApiError(400, "bad_corners", f"form field {CORNERS_FIELD!r} is over {MAX_CORNERS_BYTES} characters")
+    return parse_corners(values[0], width, height)
+
+
+def _read_flag(name: str) -> bool | None:
+    """Query flag ``name`` given once as 0 or 1 -> its value; ``None`` when absent; else a 400."""
+    values = request.args.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1 or values[0] not in ("0", "1"):
+        got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
+        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as 0 or 1, got {got}")
+    return values[0] == "1"
+
+
+def _read_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """Query parameter ``name`` given at most once with one of ``choices``; ``default`` when absent."""
+    values = request.args.getlist(name)
+    if not values:
+        return default
+    if len(values) > 1 or values[0] not in choices:
+        got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
+        allowed = ", ".join(choices)
+        message = f"query parameter {name!r} must be given once as one of {allowed}; got {got}"
+        raise ApiError(400, "bad_parameter", message)
+    return values[0]
 
 
 def read_flags(task: str) -> dict[str, bool]:
@@ -103,14 +165,9 @@ def read_flags(task: str) -> dict[str, bool]:
     """
     options = {}
     for name, (flag_task, _) in QUERY_FLAGS.items():
-        values = request.args.getlist(name)
-        if not values:
-            continue
-        if len(values) > 1 or values[0] not in ("0", "1"):
-            got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
-            raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as 0 or 1, got {got}")
-        if flag_task == task:
-            options[name] = values[0] == "1"
+        value = _read_flag(name)
+        if value is not None and flag_task == task:
+            options[name] = value
     return options
 
 

@@ -87,19 +87,70 @@ class FakeWord:
         return [_Result({"text": "hi", "words": w}) for w in words]
 
 
-class FakeDocEdges:
-    def predict(self, images):
-        _check_images(images)
-        out = []
-        for im in images:
-            h, w = im.shape[:2]
-            out.append(_Result({"found": True, "corners": [[0, 0], [w, 0], [w, h], [0, h]], "confidence": 0.9}))
-        return out
+@dataclass
+class FakeDocEdgePrediction:
+    """Shaped like doc_edge_detection.predict.DocEdgePrediction."""
 
-    def scan(self, image: np.ndarray) -> bytes:
+    found: bool
+    corners: np.ndarray | None
+    confidence: float
+
+    def to_dict(self) -> dict:
+        corners = None if self.corners is None else [[float(x), float(y)] for x, y in self.corners]
+        return {"found": self.found, "corners": corners, "confidence": self.confidence}
+
+
+@dataclass
+class FakeScanResult:
+    """Shaped like doc_edge_detection.predict.ScanResult."""
+
+    image: np.ndarray
+    found: bool
+    corners: np.ndarray | None
+
+
+class FakeDocEdges:
+    """Stand-in for doc_edge_detection.predict.DocEdgePredictor. Any image that is not one flat colour
+    holds a "page" whose corners are inset ``INSET`` from the border; ``scan`` flattens with OpenCV,
+    to a size that follows the quad, and ``enhance`` makes the page black and white."""
+
+    INSET = 0.1
+
+    def __init__(self) -> None:
+        self.scans: list[dict] = []  # what each scan() call received: {"corners": ..., "enhance": ...}
+
+    def _detect(self, image: np.ndarray) -> FakeDocEdgePrediction:
+        if int(image.max()) - int(image.min()) < 8:
+            return FakeDocEdgePrediction(False, None, 0.0)
+        h, w = image.shape[:2]
+        a, b = self.INSET, 1 - self.INSET
+        corners = np.array([[a * w, a * h], [b * w, a * h], [b * w, b * h], [a * w, b * h]])
+        return FakeDocEdgePrediction(True, corners, 0.9)
+
+    def predict(self, images: list[np.ndarray]) -> list[FakeDocEdgePrediction]:
+        _check_images(images)
+        return [self._detect(im) for im in images]
+
+    def scan(self, image: np.ndarray, corners: np.ndarray | None = None, *, enhance: bool = False) -> FakeScanResult:
+        import cv2
+
         _check_images([image])
-        small = Image.fromarray(image).resize((32, 32))
-        return encode(small.convert("RGB"), "JPEG")
+        self.scans.append({"corners": None if corners is None else np.array(corners), "enhance": enhance})
+        if corners is None:
+            corners = self._detect(image).corners
+            if corners is None:
+                return FakeScanResult(image, False, None)
+        quad = np.asarray(corners, np.float32)
+        assert quad.shape == (4, 2), quad.shape
+        tl, tr, br, bl = quad
+        w = max(1, round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
+        h = max(1, round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
+        target = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+        page = cv2.warpPerspective(image, cv2.getPerspectiveTransform(quad, target), (w, h))
+        if enhance:
+            gray = page if page.ndim == 2 else cv2.cvtColor(page, cv2.COLOR_RGB2GRAY)
+            page = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+        return FakeScanResult(page, True, quad)
 
 
 class FakeChinese:

@@ -2,8 +2,9 @@
  *
  * Adding a task is one entry in TASKS: {id, title, blurb, mount(panel, kit)}. `mount` fills the
  * tab's panel from the shared parts in `kit` (drawing pad, upload box, image view with an
- * overlay of boxes/polygons, result card, postImage); errors, the busy state and stale answers
- * are handled once, in `kit.asker`. Plain browser JavaScript: no build step, nothing loaded
+ * overlay of boxes/polygons, corner editor, result card, postImage, postScan); errors, the busy
+ * state and stale answers are handled once, in `kit.asker` (the Document tab, which answers
+ * images rather than JSON, does the same for its scans). Plain browser JavaScript: no build step, nothing loaded
  * from the internet.
  */
 "use strict";
@@ -47,12 +48,8 @@
     }
   }
 
-  /** POST one image to /predict/<task>; resolves to the JSON body, rejects with ApiError. */
-  async function postImage(task, blob, params = {}, { filename = "image.png", signal } = {}) {
-    const form = new FormData();
-    form.append("image", blob, filename);
-    const query = new URLSearchParams(params).toString();
-    const url = `/predict/${encodeURIComponent(task)}${query ? `?${query}` : ""}`;
+  /** POST `form` to `url`; resolves to the Response when it is a 2xx, else rejects with ApiError. */
+  async function send(url, form, signal) {
     let resp;
     try {
       resp = await fetch(url, { method: "POST", body: form, signal });
@@ -60,18 +57,56 @@
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, "network", String(err.message || err));
     }
+    if (resp.ok) return resp;
     let body = null;
     try {
       body = await resp.json();
     } catch {
       // Not JSON: a proxy's error page or a dropped connection. Handled below.
     }
-    if (!resp.ok) {
-      const e = (body && body.error) || {};
-      throw new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || resp.statusText);
+    const e = (body && body.error) || {};
+    throw new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || resp.statusText);
+  }
+
+  function withQuery(path, params) {
+    const query = new URLSearchParams(params).toString();
+    return query ? `${path}?${query}` : path;
+  }
+
+  /** POST one image to /predict/<task>; resolves to the JSON body, rejects with ApiError. */
+  async function postImage(task, blob, params = {}, { filename = "image.png", signal } = {}) {
+    const form = new FormData();
+    form.append("image", blob, filename);
+    const resp = await send(withQuery(`/predict/${encodeURIComponent(task)}`, params), form, signal);
+    try {
+      return await resp.json();
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      throw new ApiError(resp.status, "bad_response", "the answer was not JSON");
     }
-    if (!body) throw new ApiError(resp.status, "bad_response", "the answer was not JSON");
-    return body;
+  }
+
+  /** POST one photo to /scan; resolves to {blob, found, corners}: the page file, whether a page was
+   * flattened, and the corners the server used (null when none). Rejects with ApiError. */
+  async function postScan(blob, { corners = null, enhance = false, format = "jpeg", filename = "photo.png", signal } = {}) {
+    const form = new FormData();
+    form.append("image", blob, filename);
+    if (corners) form.append("corners", JSON.stringify(corners));
+    const resp = await send(withQuery("/scan", { format, enhance: enhance ? 1 : 0 }), form, signal);
+    let used = null;
+    try {
+      used = JSON.parse(resp.headers.get("X-Corners") || "null");
+    } catch {
+      // An odd header only loses the echo, not the page.
+    }
+    return { blob: await resp.blob(), found: resp.headers.get("X-Page-Found") === "true", corners: used };
+  }
+
+  /** Anything a request chain threw -> an ApiError to show; a non-ApiError is a bug here, so log it. */
+  function toApiError(err) {
+    if (err instanceof ApiError) return err;
+    console.error(err);
+    return new ApiError(-1, "client", String(err));
   }
 
   /** "upload too large; the limit is 16,777,216 bytes" -> "16 MB". */
@@ -90,6 +125,7 @@
         if (err.code === "too_small") return "The image is too small to read (it needs at least 8 pixels a side).";
         if (err.code === "too_many_pixels") return "The image has too many pixels. Try a smaller photo.";
         if (err.code === "missing_image") return "No image was sent. Draw something or choose a file.";
+        if (err.code === "bad_corners") return "Those corners do not outline a page. Move them apart so they make a four-sided shape around it.";
         return `That file is not an image, or it is damaged. Try a ${FORMATS} file.`;
       case 404:
         return "The server does not know this task.";
@@ -106,10 +142,9 @@
   }
 
   // ---- Result card: answer area, busy indicator, error area -------------------------------------
-  function resultCard(id, heading = "Answer") {
-    const body = h("div", { class: "result-body", id: `${id}-result` },
-      h("p", { class: "placeholder" }, "The answer appears here."));
-    const busy = h("p", { class: "busy", hidden: true }, h("span", { class: "spinner", "aria-hidden": "true" }), "Reading…");
+  function resultCard(id, heading = "Answer", { busyText = "Reading…", placeholder = "The answer appears here." } = {}) {
+    const body = h("div", { class: "result-body", id: `${id}-result` }, h("p", { class: "placeholder" }, placeholder));
+    const busy = h("p", { class: "busy", hidden: true }, h("span", { class: "spinner", "aria-hidden": "true" }), busyText);
     const error = h("div", { class: "error", id: `${id}-error`, role: "alert" });
     const region = h("div", { class: "result-live", "aria-live": "polite", "aria-busy": "false" }, busy, body);
     const element = h("section", { class: "card result-card", "aria-labelledby": `${id}-result-h` },
@@ -132,7 +167,7 @@
       },
       reset() {
         this.clearError();
-        body.replaceChildren(h("p", { class: "placeholder" }, "The answer appears here."));
+        body.replaceChildren(h("p", { class: "placeholder" }, placeholder));
       },
     };
   }
@@ -152,9 +187,8 @@
         render(answer, card.body, source);
       } catch (err) {
         if (err.name === "AbortError") return;
-        if (!(err instanceof ApiError)) console.error(err); // a bug in a renderer, not a server error
         card.reset(); // an earlier answer would look like the answer to this image
-        card.showError(err instanceof ApiError ? err : new ApiError(-1, "client", String(err)));
+        card.showError(toApiError(err));
       } finally {
         if (inFlight === ctrl) {
           inFlight = null;
@@ -332,6 +366,219 @@
 
   const boxPoints = ([x0, y0, x1, y1]) => [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
 
+  // ---- Corner editor: a photo on a canvas, a page outline and four draggable corners -------------
+  const CORNER_NAMES = ["Top-left", "Top-right", "Bottom-right", "Bottom-left"];
+  // Room around the photo, as a fraction of its longer side: a page's corner may lie just outside
+  // the frame, and a handle there must still be visible and reachable.
+  const EDITOR_MARGIN = 0.06;
+
+  /** Four [x, y] points -> top-left, top-right, bottom-right, bottom-left: clockwise on screen around
+   * their centre, starting from the smallest x + y. The server sorts /scan's corners the same way. */
+  function orderCorners(points) {
+    const cx = points.reduce((a, p) => a + p[0], 0) / points.length;
+    const cy = points.reduce((a, p) => a + p[1], 0) / points.length;
+    const angle = (p) => Math.atan2(p[1] - cy, p[0] - cx);
+    const sorted = points.slice().sort((a, b) => angle(a) - angle(b));
+    let start = 0;
+    sorted.forEach((p, i) => {
+      if (p[0] + p[1] < sorted[start][0] + sorted[start][1]) start = i;
+    });
+    return [...sorted.slice(start), ...sorted.slice(0, start)];
+  }
+
+  /** Whether an ordered quad turns the same way at every corner (no dent, no three in a line). */
+  function isConvex(quad) {
+    return quad.every((p, i) => {
+      const q = quad[(i + 1) % 4];
+      const r = quad[(i + 2) % 4];
+      return (q[0] - p[0]) * (r[1] - q[1]) - (q[1] - p[1]) * (r[0] - q[0]) > 0;
+    });
+  }
+
+  /** A rectangle inset `inset` of the size from each border: where the corners start when no page is found. */
+  const insetCorners = (w, h, inset = 0.1) => [
+    [w * inset, h * inset], [w * (1 - inset), h * inset], [w * (1 - inset), h * (1 - inset)], [w * inset, h * (1 - inset)],
+  ];
+
+  /** The photo scaled to fit its box with the page outline on top. Corners are kept in pixels of the
+   * photo (the API's coordinates); the handles are buttons, so they take focus and the arrow keys.
+   * `onChange(delayMs)` is called when a corner has moved and a new scan is worth making. */
+  function cornerEditor({ id, label, onChange }) {
+    const canvas = h("canvas", { id: `${id}-canvas`, class: "quad-canvas", role: "img", "aria-label": label });
+    const help = h("p", { class: "hint quad-help", id: `${id}-handle-help` },
+      "Drag a corner with the mouse, a pen or a finger, or select it with Tab and move it with the arrow keys (Shift: faster).");
+    const handles = CORNER_NAMES.map((name, i) =>
+      h("button", { type: "button", class: "quad-handle", id: `${id}-handle-${i}`, "aria-label": `${name} corner`, "aria-describedby": help.id }));
+    const stage = h("div", { class: "quad-stage" }, canvas, ...handles);
+    const element = h("div", { class: "quad-editor", hidden: true }, stage, help);
+    const ctx = canvas.getContext("2d");
+    let img = null;
+    let width = 0;
+    let height = 0;
+    let margin = 0; // photo pixels of room around the photo
+    let scale = 1; // CSS pixels per photo pixel
+    let keyStep = 1; // photo pixels per arrow key press
+    let corners = null; // [[x, y] x 4] in photo pixels, one per handle
+    let drag = null; // {pointer, index, dx, dy} while a handle is held
+    let frame = 0;
+    let laidOutWidth = -1;
+
+    function layout() {
+      const avail = element.clientWidth;
+      if (!img || !avail) return; // hidden (another tab): the ResizeObserver calls again when shown
+      laidOutWidth = avail;
+      const fullW = width + 2 * margin;
+      const fullH = height + 2 * margin;
+      const maxH = Math.max(240, Math.min(window.innerHeight * 0.7, 720));
+      scale = Math.min(avail / fullW, maxH / fullH);
+      const cssW = Math.round(fullW * scale);
+      const cssH = Math.round(fullH * scale);
+      stage.style.width = `${cssW}px`;
+      stage.style.height = `${cssH}px`;
+      // The backing store at device pixels keeps the photo and the outline sharp on HiDPI screens.
+      const dpr = window.devicePixelRatio || 1;
+      canvas.width = Math.round(cssW * dpr);
+      canvas.height = Math.round(cssH * dpr);
+      render();
+    }
+
+    function render() {
+      frame = 0;
+      if (!img || laidOutWidth <= 0) return; // not laid out yet: layout() renders
+
+      const k = canvas.width / (width + 2 * margin); // device pixels per photo pixel
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = "#2b3340";
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.setTransform(k, 0, 0, k, margin * k, margin * k); // from here on: photo pixels
+      ctx.imageSmoothingQuality = "high";
+      ctx.drawImage(img, 0, 0, width, height);
+      if (corners) {
+        // Drawn in the order the server will use, so the outline is the page it will flatten.
+        const quad = orderCorners(corners);
+        const outline = () => {
+          quad.forEach((p, i) => (i ? ctx.lineTo(...p) : ctx.moveTo(...p)));
+          ctx.closePath();
+        };
+        ctx.beginPath();
+        ctx.rect(-margin, -margin, width + 2 * margin, height + 2 * margin);
+        outline();
+        ctx.fillStyle = "rgba(12, 18, 28, 0.45)"; // dim what is not the page
+        ctx.fill("evenodd");
+        const px = 1 / scale; // one CSS pixel, in photo pixels
+        ctx.beginPath();
+        outline();
+        ctx.lineJoin = "round";
+        ctx.lineWidth = 5 * px;
+        ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+        ctx.stroke();
+        ctx.lineWidth = 2.5 * px;
+        ctx.strokeStyle = isConvex(quad) ? "#1d5fd1" : "#d92d20"; // red: the server will refuse this shape
+        ctx.stroke();
+      }
+      handles.forEach((handle, i) => {
+        handle.hidden = !corners;
+        if (!corners) return;
+        const [x, y] = corners[i];
+        handle.style.left = `${(x + margin) * scale}px`;
+        handle.style.top = `${(y + margin) * scale}px`;
+        handle.setAttribute("aria-label", `${CORNER_NAMES[i]} corner, at x ${Math.round(x)}, y ${Math.round(y)}`);
+      });
+    }
+
+    function redraw() {
+      if (!frame) frame = requestAnimationFrame(render);
+    }
+
+    function toPhoto(ev) {
+      const r = stage.getBoundingClientRect();
+      return [(ev.clientX - r.left) / scale - margin, (ev.clientY - r.top) / scale - margin];
+    }
+
+    const clamp = ([x, y]) => [Math.min(Math.max(x, -margin), width + margin), Math.min(Math.max(y, -margin), height + margin)];
+
+    function move(i, p) {
+      corners[i] = clamp(p);
+      redraw();
+    }
+
+    /** After a drag, give each handle the corner its name says (a corner dragged past another swaps roles). */
+    function settle(i) {
+      const moved = corners[i];
+      corners = orderCorners(corners);
+      const j = corners.indexOf(moved);
+      if (j !== i && document.activeElement === handles[i]) handles[j].focus();
+      redraw();
+    }
+
+    handles.forEach((handle, i) => {
+      handle.addEventListener("pointerdown", (ev) => {
+        if (drag || !corners || ev.button !== 0) return;
+        ev.preventDefault(); // no text selection, no emulated mouse events
+        handle.focus();
+        handle.setPointerCapture(ev.pointerId);
+        const [x, y] = toPhoto(ev);
+        // Keep the grab offset, so taking a handle by its edge does not make it jump.
+        drag = { pointer: ev.pointerId, index: i, dx: corners[i][0] - x, dy: corners[i][1] - y };
+        handle.classList.add("dragging");
+      });
+      handle.addEventListener("pointermove", (ev) => {
+        if (!drag || ev.pointerId !== drag.pointer) return;
+        const [x, y] = toPhoto(ev);
+        move(drag.index, [x + drag.dx, y + drag.dy]);
+      });
+      const end = (ev) => {
+        if (!drag || ev.pointerId !== drag.pointer) return;
+        drag = null;
+        handle.classList.remove("dragging");
+        settle(i);
+        onChange(150);
+      };
+      handle.addEventListener("pointerup", end);
+      handle.addEventListener("pointercancel", end);
+      handle.addEventListener("keydown", (ev) => {
+        const step = ev.shiftKey ? 10 * keyStep : keyStep;
+        const d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[ev.key];
+        if (!d || !corners || drag) return;
+        ev.preventDefault(); // the arrows move the corner, not the page
+        move(i, [corners[i][0] + d[0], corners[i][1] + d[1]]);
+        onChange(400); // a held key repeats: scan once it is let go
+      });
+    });
+
+    if (window.ResizeObserver) {
+      new ResizeObserver(() => {
+        if (element.clientWidth !== laidOutWidth) layout();
+      }).observe(element);
+    } else {
+      window.addEventListener("resize", layout);
+    }
+
+    return {
+      element,
+      /** Show a decoded <img> with `points` ([[x, y] x 4], photo pixels) as the corners. */
+      load(image, points) {
+        img = image;
+        width = image.naturalWidth;
+        height = image.naturalHeight;
+        margin = Math.round(EDITOR_MARGIN * Math.max(width, height));
+        keyStep = Math.max(1, Math.round(Math.max(width, height) / 200));
+        corners = points.map(clamp);
+        element.hidden = false;
+        laidOutWidth = -1;
+        layout();
+      },
+      clear() {
+        img = null;
+        corners = null;
+        drag = null;
+        element.hidden = true;
+      },
+      /** The corners in photo pixels (2 decimals), in handle order; null when none are shown. */
+      corners: () => corners && corners.map((p) => p.map((v) => Math.round(v * 100) / 100)),
+    };
+  }
+
   // ---- Renderers -------------------------------------------------------------------------------
   function modelNote(model) {
     if (!model) return null;
@@ -358,7 +605,9 @@
   }
 
   // ---- The shared parts a task's mount() uses --------------------------------------------------
-  const kit = { h, postImage, humanMessage, ApiError, resultCard, asker, drawingPad, uploadBox, imageView, drawOverlay };
+  const kit = {
+    h, postImage, postScan, humanMessage, ApiError, resultCard, asker, drawingPad, uploadBox, imageView, drawOverlay, cornerEditor,
+  };
 
   function card(title, ...children) {
     return h("section", { class: "card" }, h("h3", {}, title), ...children);
@@ -398,11 +647,192 @@
     };
   }
 
+  // Photos larger than this (a side, in pixels) are re-encoded smaller for the scans made while the
+  // corners are adjusted, so each drag does not upload the whole photo again; downloads use the original.
+  const PREVIEW_MAX_SIDE = 1600;
+
+  /** Decode a File in the browser; resolves to an <img> (EXIF orientation applied, as the server does). */
+  function decodeFile(file) {
+    const img = new Image();
+    img.src = URL.createObjectURL(file);
+    return img.decode().then(() => img, (err) => {
+      URL.revokeObjectURL(img.src);
+      throw err;
+    });
+  }
+
+  /** The photo as sent for quick scans: {blob, fx, fy}, with fx, fy from photo to preview pixels. */
+  async function previewOf(img, file) {
+    const side = Math.max(img.naturalWidth, img.naturalHeight);
+    if (side <= PREVIEW_MAX_SIDE) return { blob: file, fx: 1, fy: 1 };
+    const f = PREVIEW_MAX_SIDE / side;
+    const c = h("canvas", { width: Math.round(img.naturalWidth * f), height: Math.round(img.naturalHeight * f) });
+    c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
+    const blob = await new Promise((resolve) => c.toBlob(resolve, "image/jpeg", 0.9));
+    if (!blob) return { blob: file, fx: 1, fy: 1 };
+    return { blob, fx: c.width / img.naturalWidth, fy: c.height / img.naturalHeight };
+  }
+
+  function saveBlob(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: filename, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download may start after click() returns
+  }
+
+  /** doc-edges: a photo of a page -> its corners (adjustable) and the flattened page, to download. */
+  function docTask() {
+    const id = "doc-edges";
+    return {
+      id,
+      title: "Document",
+      blurb: "Upload a photo of a page. Its corners are found for you; drag them to adjust, then download the flattened page as a JPEG or a PDF.",
+      mount(panel) {
+        const result = kit.resultCard(id, "Scan", { busyText: "Flattening…", placeholder: "The flattened page appears here." });
+        const status = h("p", { class: "doc-status", id: `${id}-status`, role: "status" });
+        const editor = kit.cornerEditor({ id, label: "The photo, with the outline of the page to flatten", onChange: (ms) => rescan(ms) });
+        const upload = kit.uploadBox({ id, what: "a page", onFile: (file) => load(file), onReject: (err) => result.showError(err) });
+        const enhance = h("input", { type: "checkbox", id: `${id}-enhance` });
+        const jpegButton = h("button", { type: "button", class: "btn", id: `${id}-download-jpeg`, disabled: true }, "Download JPEG");
+        const pdfButton = h("button", { type: "button", class: "btn", id: `${id}-download-pdf`, disabled: true }, "Download PDF");
+        const scanImg = h("img", { id: `${id}-scan`, class: "scan-image", alt: "The flattened page" });
+        let photo = null; // {file, preview: {blob, fx, fy}, img} of the current photo
+        let loads = 0; // bumped per photo, so answers about an earlier photo are dropped
+        let timer = 0;
+        let inFlight = null;
+        let scanUrl = null;
+        let photoUrl = null; // the decoded photo's object URL, freed when the next photo comes
+
+        async function load(file) {
+          const mine = ++loads;
+          clearTimeout(timer);
+          if (inFlight) inFlight.abort();
+          inFlight = null; // so the aborted scan leaves the busy state to this load
+          photo = null;
+          editor.clear();
+          if (photoUrl) URL.revokeObjectURL(photoUrl);
+          photoUrl = null;
+          result.reset();
+          upload.element.classList.add("has-photo");
+          status.textContent = "Finding the page…";
+          [jpegButton, pdfButton].forEach((b) => (b.disabled = true));
+          result.setBusy(true);
+          const img = await decodeFile(file).catch(() => null); // e.g. a TIFF: the server reads it, the browser cannot
+          if (img) photoUrl = img.src; // freed by the next load, whether or not this one finishes
+          if (mine !== loads) return;
+          let page;
+          try {
+            page = (await kit.postImage("doc-edges", file, {}, { filename: file.name })).results[0];
+          } catch (err) {
+            if (mine !== loads) return;
+            result.setBusy(false);
+            status.textContent = "";
+            result.showError(toApiError(err));
+            return;
+          }
+          const preview = img ? await previewOf(img, file) : { blob: file, fx: 1, fy: 1 };
+          if (mine !== loads) return;
+          photo = { file, preview, img };
+          if (img) {
+            editor.load(img, page.found ? page.corners : insetCorners(img.naturalWidth, img.naturalHeight));
+            status.textContent = page.found
+              ? `Page found (${pct(page.confidence)} sure). Drag the corners to adjust.`
+              : "No page found, so the corners start at a default rectangle: drag them onto the page's corners.";
+          } else {
+            status.textContent = "This browser cannot show the photo, so its corners cannot be adjusted here; the scan uses the ones the server finds.";
+          }
+          status.classList.toggle("warn", !page.found || !img);
+          [jpegButton, pdfButton].forEach((b) => (b.disabled = false));
+          runScan();
+        }
+
+        function rescan(delayMs) {
+          clearTimeout(timer);
+          timer = setTimeout(runScan, delayMs);
+        }
+
+        /** Flatten the preview with the current corners; a newer scan cancels this one. */
+        async function runScan() {
+          if (!photo) return;
+          if (inFlight) inFlight.abort();
+          const ctrl = new AbortController();
+          inFlight = ctrl;
+          const corners = editor.corners();
+          const { blob, fx, fy } = photo.preview;
+          result.clearError();
+          result.setBusy(true);
+          try {
+            const scan = await kit.postScan(blob, {
+              corners: corners && corners.map(([x, y]) => [x * fx, y * fy]),
+              enhance: enhance.checked,
+              filename: photo.file.name,
+              signal: ctrl.signal,
+            });
+            show(scan);
+          } catch (err) {
+            if (err.name === "AbortError") return;
+            result.reset(); // the old page would look like the answer to these corners
+            result.showError(toApiError(err));
+          } finally {
+            if (inFlight === ctrl) {
+              inFlight = null;
+              result.setBusy(false);
+            }
+          }
+        }
+
+        function show(scan) {
+          if (scanUrl) URL.revokeObjectURL(scanUrl);
+          scanUrl = URL.createObjectURL(scan.blob);
+          scanImg.src = scanUrl;
+          // What the server used (pixels of the photo it was sent), for anyone inspecting the page.
+          scanImg.dataset.corners = JSON.stringify(scan.corners);
+          scanImg.dataset.found = String(scan.found);
+          result.body.replaceChildren(
+            h("figure", { class: "scan-view" }, scanImg),
+            h("p", { class: "source" }, `From ${photo.file.name}${scan.found ? "" : " (not flattened: no page was found)"}`));
+        }
+
+        async function download(format, button) {
+          if (!photo) return;
+          button.disabled = true;
+          result.clearError();
+          try {
+            const scan = await kit.postScan(photo.file, {
+              corners: editor.corners(), enhance: enhance.checked, format, filename: photo.file.name,
+            });
+            const stem = photo.file.name.replace(/\.[^.]*$/, "") || "page";
+            saveBlob(scan.blob, `${stem}-scan.${format === "pdf" ? "pdf" : "jpg"}`);
+          } catch (err) {
+            result.showError(toApiError(err));
+          } finally {
+            button.disabled = false;
+          }
+        }
+
+        enhance.addEventListener("change", () => rescan(0));
+        jpegButton.addEventListener("click", () => download("jpeg", jpegButton));
+        pdfButton.addEventListener("click", () => download("pdf", pdfButton));
+        result.element.append(
+          h("div", { class: "scan-controls" },
+            h("label", { class: "check", for: enhance.id }, enhance, "Enhance (scan look)"),
+            h("div", { class: "scan-downloads" }, jpegButton, pdfButton)));
+        panel.append(
+          h("div", { class: "workbench doc-bench" },
+            card("Photo", upload.element, editor.element, status),
+            result.element));
+      },
+    };
+  }
+
   // One entry per served task. A new task is one more entry whose mount() composes the kit, e.g.
   // word: a pad and an upload, then view.overlay(result.words.map((w) => ({box: w.box, label: w.text}))).
   const TASKS = [
     charTask({ id: "digit", title: "Digit", what: "a digit (0–9)" }),
     charTask({ id: "letter", title: "Letter", what: "a letter (a–z)" }),
+    docTask(),
   ];
 
   // ---- Tabs ------------------------------------------------------------------------------------

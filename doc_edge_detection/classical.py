@@ -151,8 +151,9 @@ def detect_paper(image: np.ndarray, *, min_area_frac: float = 0.05) -> QuadResul
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k, iterations=2)
     comp = _pick_component(mask, min_area_frac * size[0] * size[1])
-    # Otsu splits any image in two, even one without a page: ask for a clearly lighter blob.
-    if comp is None or p[comp > 0].mean() - p[comp == 0].mean() < _MIN_CONTRAST:
+    # Otsu splits any image in two, even one without a page: ask for a clearly lighter blob (and
+    # some background to compare it with: a flat image is one blob).
+    if comp is None or comp.all() or p[comp > 0].mean() - p[comp == 0].mean() < _MIN_CONTRAST:
         return QuadResult(False, None, 0.0)
     contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     hull = cv2.convexHull(max(contours, key=cv2.contourArea))

@@ -9,8 +9,8 @@ weights cannot be downloaded here, and slim channels are what made HED practical
   the stacked side logits). The training model answers all of them as one ``(S, S, stages + 1)``
   logit tensor so one loss (:func:`hed_loss`, class-balanced sigmoid cross-entropy on every
   channel) covers deep supervision; :func:`hed_inference_model` cuts the fused probability out.
-* **corners**: the trunk to 1/8, upsampled to 1/4 with a skip, four heatmap logits (TL, TR, BR,
-  BL by image position), read out by a spatial soft-argmax into ``(4, 2)`` coordinates in
+* **corners**: the trunk to 1/16 with dilated context, back up to 1/4 with skips, four heatmap
+  logits (TL, TR, BR, BL by image position), read out by a spatial soft-argmax into ``(4, 2)`` coordinates in
   ``[0, 1]``; trained with an L1 loss on the coordinates (:func:`corner_loss`).
 """
 
@@ -92,13 +92,22 @@ class SoftArgmax2D(layers.Layer):
 
 
 def build_corners(cfg: DocEdgeConfig) -> keras.Model:
-    """Corner heatmaps: ``(S, S, 3)`` -> ``(4, 2)`` corner coordinates in ``[0, 1]`` of the input."""
+    """Corner heatmaps: ``(S, S, 3)`` -> ``(4, 2)`` corner coordinates in ``[0, 1]`` of the input.
+
+    Which bright corner is the page's top-left is a question about the whole page, so the trunk
+    goes to 1/16 and adds dilated context there before coming back up (1/8, then 1/4, with skips)."""
     inp = _input(cfg)
-    feats = _trunk(inp, cfg, stages=4)
-    x = _conv_bn(feats[3], cfg.stage_widths()[3], "ctx1")  # 1/8: sees the whole page outline
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="up")(x)
-    x = layers.Concatenate(name="skip")([x, feats[2]])  # 1/4: finer localisation
-    x = _conv_bn(x, cfg.stage_widths()[2], "head1")
+    feats = _trunk(inp, cfg, stages=5)
+    widths = cfg.stage_widths()
+    x = feats[4]
+    for i, rate in enumerate((2, 4)):  # receptive field over the whole 16 x 16 map
+        x = layers.Conv2D(widths[4], 3, padding="same", dilation_rate=rate, use_bias=False, name=f"ctx{i + 1}_conv")(x)
+        x = layers.BatchNormalization(name=f"ctx{i + 1}_bn")(x)
+        x = layers.Activation("relu", name=f"ctx{i + 1}_relu")(x)
+    for level in (3, 2):  # back up to 1/8, then 1/4, with the trunk's finer features
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, feats[level]])
+        x = _conv_bn(x, widths[level], f"head{level}")
     heat = layers.Conv2D(4, 1, name="heatmaps")(x)
     out = SoftArgmax2D(name="corners")(heat)
     return keras.Model(inp, out, name=f"corners_w{cfg.width}")

@@ -209,7 +209,8 @@ def plot_history(csv_path: str | Path, out_png: str | Path, title: str = "") -> 
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:  # a loss-only run (no accuracy) leaves the second panel empty
+            ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     tmp = Path(out_png).with_suffix(".tmp.png")

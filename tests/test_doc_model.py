@@ -154,3 +154,28 @@ def test_photo_folder_loader(tmp_path):
         load_photo_folder(tmp_path)
     with pytest.raises(FileNotFoundError, match="corners.json"):
         load_photo_folder(tmp_path / "nowhere")
+
+
+def test_train_cli_trains_resumes_and_is_evaluable(tmp_path, arch="hed"):
+    """The training command on tiny shards: a best checkpoint with its config, the log, and a rerun
+    of the same command that continues after the finished epochs instead of starting over (the
+    corner model shares this driver; its training step is tested above)."""
+    import csv
+
+    from doc_edge_detection import train
+    from doc_edge_detection.evaluate import inference_file
+
+    for split, n in (("train", 2), ("heldout", 1)):
+        (tmp_path / "synth" / split).mkdir(parents=True)
+        for i in range(n):
+            _write_shard(tmp_path / "synth" / split / f"shard-{i:05d}.npz", n=6, size=32, seed=i)
+    run = tmp_path / "run"
+    argv = ["--arch", arch, "--width", "4", "--input-size", "32", "--synth-dir", str(tmp_path / "synth"),
+            "--n-train", "12", "--n-val", "6", "--batch-size", "4", "--no-tensorboard", "--run-dir", str(run)]
+    summary = train.main([*argv, "--epochs", "1"])
+    assert summary["epochs_this_session"] == 1 and (run / "best.keras").is_file() and (run / "best.json").is_file()
+    train.main([*argv, "--epochs", "2"])
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(run / "log.csv"))]
+    assert epochs == [0, 1]  # resumed at epoch 1, not rerun from 0
+    served = inference_file(run / "best.keras")  # the fused-output model cut from the checkpoint
+    assert served.name == "inference.keras" and served.with_suffix(".json").is_file()

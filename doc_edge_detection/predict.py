@@ -171,7 +171,7 @@ class DocEdgePredictor:
 def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
-    from ocr_common.image import ImageDecodeError, load_image_file
+    from ocr_common.image import iter_image_files
 
     ap = argparse.ArgumentParser(
         prog="python -m doc_edge_detection.predict",
@@ -192,11 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model if (args.method or "hed") in NEEDS_WEIGHTS else None
     predictor = DocEdgePredictor(model, method=args.method, refine=not args.no_refine)
     status = 0
-    for path in args.images:
-        try:
-            img = load_image_file(path)
-        except (ImageDecodeError, OSError) as e:
-            print(f"{path}\terror: {e}")
+    for path, img in iter_image_files(args.images):
+        if img is None:
             status = 1
             continue
         pred = predictor.predict([img])[0]

@@ -97,7 +97,7 @@ class CharPredictor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ocr_common.image import ImageDecodeError, load_image_file
+    from ocr_common.image import iter_image_files
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, TIFF, WebP)")
@@ -105,11 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     predictor = CharPredictor(args.model)
     status = 0
-    for path in args.images:
-        try:
-            img = load_image_file(path)
-        except (ImageDecodeError, OSError) as e:
-            print(f"{path}\terror: {e}")
+    for path, img in iter_image_files(args.images):
+        if img is None:
             status = 1
             continue
         pred = predictor.predict([img])[0]

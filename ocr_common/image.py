@@ -93,6 +93,18 @@ def load_image_file(path: str | Path, max_pixels: int = 40_000_000, min_side: in
     return decode_image(Path(path).read_bytes(), max_pixels=max_pixels, min_side=min_side)
 
 
+def iter_image_files(paths: list[str]):
+    """``(path, image)`` for each file, for command-line predictors: a file that cannot be read is
+    reported as ``path<TAB>error: ...`` on stdout and yielded with ``None``, so one bad file does
+    not stop the rest (the caller turns it into a non-zero exit status)."""
+    for path in paths:
+        try:
+            yield path, load_image_file(path)
+        except (ImageDecodeError, OSError) as e:
+            print(f"{path}\terror: {e}")
+            yield path, None
+
+
 def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 

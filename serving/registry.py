@@ -52,16 +52,25 @@ def _load_char(model_path: Path, config_path: Path | None, *, backend: str | Non
     from handwrite_digit_ocr.config import CharConfig
     from handwrite_digit_ocr.predict import CharPredictor
     from ocr_common.config import load_config
-    from ocr_common.runtime import DEFAULT_BATCHING
 
+    _check_keras_archive(model_path)
+    config = load_config(CharConfig, config_path) if config_path is not None else None
+    return CharPredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
+                         max_wait_ms=batch_wait_ms)
+
+
+def _check_keras_archive(model_path: Path) -> None:
     # Only the Keras v3 archive honours safe_mode in every Keras version; legacy HDF5 ignored it
     # before Keras 3.11.3 (CVE-2025-9905), so a manifest naming an .h5 file is refused outright.
     if model_path.suffix != ".keras":
         raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
-    config = load_config(CharConfig, config_path) if config_path is not None else None
-    if batching is None:
-        batching = DEFAULT_BATCHING or batch_wait_ms > 0
-    return CharPredictor(model_path, config=config, backend=backend, batching=batching, max_wait_ms=batch_wait_ms)
+
+
+def _batching(batching: bool | None, batch_wait_ms: float) -> bool:
+    """None: the runtime's default, and always on when a wait is asked for."""
+    from ocr_common.runtime import DEFAULT_BATCHING
+
+    return (DEFAULT_BATCHING or batch_wait_ms > 0) if batching is None else batching
 
 
 def _load_doc_edges(model_path: Path, config_path: Path | None, *, backend: str | None = None,
@@ -71,14 +80,11 @@ def _load_doc_edges(model_path: Path, config_path: Path | None, *, backend: str 
     from doc_edge_detection.config import DocEdgeConfig
     from doc_edge_detection.predict import DocEdgePredictor
     from ocr_common.config import load_config
-    from ocr_common.runtime import DEFAULT_BATCHING
 
-    if model_path.suffix != ".keras":
-        raise ValueError(f"weights must be a .keras archive, not {model_path.suffix or 'a file without suffix'!r}")
+    _check_keras_archive(model_path)
     config = load_config(DocEdgeConfig, config_path) if config_path is not None else None
-    if batching is None:
-        batching = DEFAULT_BATCHING or batch_wait_ms > 0
-    return DocEdgePredictor(model_path, config=config, backend=backend, batching=batching, max_wait_ms=batch_wait_ms)
+    return DocEdgePredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
+                            max_wait_ms=batch_wait_ms)
 
 
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not

@@ -35,7 +35,7 @@ from benchmarks.common import (
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_doc", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", default="models", help="doc_edges.keras / doc_corners.keras [models]")
+    ap.add_argument("--models-dir", default="models", help="doc_edges.keras / doc_edges_corners.keras [models]")
     ap.add_argument("--data-dir", default=None, help=f"folder with doc_photos*/ [{SHARED_DATA_DIR}]")
     ap.add_argument("--long-side", type=int, default=1600, help="photos are resized to this long side [1600]")
     ap.add_argument("--calls", type=int, default=3, help="timed calls per photo and method [3]")
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(machine_line(machine), flush=True)
     photos = load_photos(args.data_dir, args.long_side, 2 if args.quick else 100)
     calls = 1 if args.quick else args.calls
-    weights = {"hed": Path(args.models_dir) / "doc_edges.keras", "corners": Path(args.models_dir) / "doc_corners.keras"}
+    models = Path(args.models_dir)
+    weights = {"hed": models / "doc_edges.keras", "corners": models / "doc_edges_corners.keras"}
     rows, stages = [], []
     for method in METHODS:
         if method in NEEDS_WEIGHTS and not weights[method].is_file():

@@ -1,7 +1,7 @@
 """Compare document-edge methods side by side on photo folders with ``corners.json``.
 
     python -m doc_edge_detection.evaluate --model models/doc_edges.keras \\
-        --corner-model models/doc_corners.keras --photos ../shared/data/doc_photos \\
+        --corner-model models/doc_edges_corners.keras --photos ../shared/data/doc_photos \\
         --photos ../shared/data/doc_photos_dev --synth-photos 100
 
 Every method (HED + quadrilateral finder, corner heatmaps, Canny, paper colour) runs through the
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="HED weights (a run's best.keras or a shipped model) [models/doc_edges.keras]",
     )
     d.add_argument(
-        "--corner-model", default="models/doc_corners.keras", help="corner-heatmap weights [models/doc_corners.keras]"
+        "--corner-model",
+        default="models/doc_edges_corners.keras",
+        help="corner-heatmap weights [models/doc_edges_corners.keras]",
     )
     d.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {list(METHODS)} [all]")
     d.add_argument(
@@ -67,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def inference_file(path: str | Path) -> Path:
-    """``path`` itself when it is an inference model; for a HED training checkpoint, its fused-output
-    model written beside it as ``inference.keras`` (+ ``.json``), once."""
+    """``path`` itself when it is an inference model; for a training checkpoint (a run's
+    ``best.keras``), the model to ship written beside it once as ``inference.keras`` (+ ``.json``):
+    HED's fused output cut from the deep-supervision outputs, without the optimizer state."""
     from doc_edge_detection.config import DocEdgeConfig
     from doc_edge_detection.model import inference_model
     from doc_edge_detection.predict import config_path_for
@@ -76,15 +79,12 @@ def inference_file(path: str | Path) -> Path:
     from ocr_common.export import load_keras_model
 
     path = Path(path)
-    cfg = load_config(DocEdgeConfig, config_path_for(path))
-    if cfg.arch != "hed":
-        return path
-    model = load_keras_model(path, compile=False)
-    if model.output.shape[-1] == 1:
-        return path
     out = path.with_name("inference.keras")
+    if path.name != "best.keras":
+        return path
     if not out.exists() or out.stat().st_mtime < path.stat().st_mtime:
-        inference_model(model, cfg).save(out)
+        cfg = load_config(DocEdgeConfig, config_path_for(path))
+        inference_model(load_keras_model(path, compile=False), cfg).save(out)
         save_config(cfg, out.with_suffix(".json"))
     return out
 
@@ -269,7 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
 def publish_models(args, predictors: dict, metrics: dict) -> None:
     from ocr_common.manifest import publish
 
-    for method, name in (("hed", "doc_edges"), ("corners", "doc_corners")):
+    # The manifest lists models by name and the first entry of a task serves it: HED serves,
+    # the corner model ("doc_edges_corners" sorts after it) is shipped for comparison.
+    for method, name in (("hed", "doc_edges"), ("corners", "doc_edges_corners")):
         if method not in predictors:
             continue
         path = predictors[method].runtime.model_path
@@ -285,7 +287,7 @@ def publish_models(args, predictors: dict, metrics: dict) -> None:
             dataset="synthetic document photos",
             command=cmd.read_text().strip() if cmd.exists() else None,
             evaluate_command=f"python -m doc_edge_detection.evaluate --model {args.publish}/doc_edges.keras "
-            f"--corner-model {args.publish}/doc_corners.keras"
+            f"--corner-model {args.publish}/doc_edges_corners.keras"
             + "".join(f" --photos {p}" for p in args.photos)
             + (f" --synth-photos {args.synth_photos}" if args.synth_photos else ""),
             metrics={folder: by_method.get(method) for folder, by_method in metrics.items()},

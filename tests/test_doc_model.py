@@ -177,5 +177,5 @@ def test_train_cli_trains_resumes_and_is_evaluable(tmp_path, arch="hed"):
     train.main([*argv, "--epochs", "2"])
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(run / "log.csv"))]
     assert epochs == [0, 1]  # resumed at epoch 1, not rerun from 0
-    served = inference_file(run / "best.keras")  # the fused-output model cut from the checkpoint
+    served = inference_file(run / "best.keras")  # the fused-output model, cut from the checkpoint
     assert served.name == "inference.keras" and served.with_suffix(".json").is_file()

@@ -48,16 +48,37 @@ def shard_files(folder: str | Path) -> list[Path]:
     return sorted(Path(folder).glob("shard-*.npz"))
 
 
+def shard_sizes(files: list[Path]) -> list[int]:
+    """Samples per shard (reads one small array of each)."""
+    sizes = []
+    for f in files:
+        with np.load(f) as z:
+            sizes.append(int(z["has_page"].shape[0]))
+    return sizes
+
+
 def ensure_shards(folder: str | Path, n: int, *, split: str, size: int, seed: int) -> list[Path]:
-    """The shards in ``folder``, rendering the missing ones first (resumable) so that ``n`` exist."""
+    """The first shards of ``folder`` that hold ``n`` samples, rendering the missing ones first
+    (resumable). Shards rendered at another size are refused rather than failing later in ``fit``."""
     from doc_edge_detection.synth import render_shards
 
     files = shard_files(folder)
-    have = sum(int(np.load(f)["has_page"].shape[0]) for f in files)
-    if have < n:
-        print(f"rendering {n} {split} samples into {folder} ({have} there)", flush=True)
-        files = render_shards(folder, n, size=(size, size), seed=seed, split=split)
-    return files
+    if sum(shard_sizes(files)) < n:
+        print(f"rendering {n} {split} samples into {folder}", flush=True)
+        render_shards(folder, n, size=(size, size), seed=seed, split=split)
+        files = shard_files(folder)
+    with np.load(files[0]) as z:
+        found = z["images"].shape[1:3]
+    if found != (size, size):
+        raise SystemExit(f"error: the shards in {folder} are {found[1]}x{found[0]}, the network takes {size}x{size}; "
+                         f"render them again into another folder (--synth-dir)")
+    keep, total = [], 0
+    for f, k in zip(files, shard_sizes(files)):
+        if total >= n:
+            break
+        keep.append(f)
+        total += k
+    return keep
 
 
 def position_order(corners: np.ndarray) -> np.ndarray:
@@ -82,7 +103,7 @@ def _turn(images, edges, corners, k: int, flip: bool):
 
 
 def iterate_shards(
-    files: list[Path], arch: str, *, seed: int = 0, augment: bool = True, batch: int = 16
+    files: list[Path], arch: str, *, seed: int | list[int] = 0, augment: bool = True, batch: int = 16
 ) -> Iterator[tuple]:
     """Endless ``(x, y, sample_weight)`` batches: ``x`` uint8 images; ``y`` the edge map
     ``(N, S, S, 1)`` for HED or position-ordered corners in ``[0, 1]`` for the corner model, whose
@@ -116,7 +137,8 @@ def make_targets(images, edges, corners, has_page, arch: str) -> tuple:
     return images, target, has_page.astype(np.float32)
 
 
-def tf_dataset(files: list[Path], arch: str, size: int, batch: int, *, seed: int = 0, augment: bool = True):
+def tf_dataset(files: list[Path], arch: str, size: int, batch: int, *, seed: int | list[int] = 0,
+               augment: bool = True):
     """A ``tf.data`` pipeline over :func:`iterate_shards` with light colour jitter for training."""
     import tensorflow as tf
 

@@ -12,8 +12,8 @@ orderings: a detector orders corners by image position, the annotation by the pa
 how many photos got a quad, and milliseconds per photo. ``--synth-photos N`` adds a held-out
 synthetic folder (rendered once, at 1600 px, with backgrounds and fonts training never uses).
 It writes ``sheet-<folder>.png`` (the photos with true quads in green and each method's in its
-own colour) and ``metrics.json`` to ``--out-dir``. A training checkpoint (``best.keras`` of a HED
-run) is cut to its inference model first; ``--publish models`` ships it with these metrics.
+own colour) and ``metrics.json`` to ``--out-dir``. A training checkpoint (a run's ``best.keras``)
+is cut to its inference model first; ``--publish models`` ships it with these metrics.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--synth-photos", type=int, default=0, help="also N held-out synthetic photos [0]")
     d.add_argument("--synth-dir", default="data/doc_synth", help="where they are rendered [data/doc_synth]")
     d.add_argument("--no-refine", action="store_true", help="skip the full-resolution corner refinement")
-    d.add_argument("--out-dir", default=None, help="sheets and metrics.json [folder of --model]")
+    d.add_argument("--out-dir", default="runs/doc-eval", help="sheets and metrics.json [runs/doc-eval]")
     d.add_argument(
         "--publish",
         default=None,
@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def inference_file(path: str | Path) -> Path:
-    """``path`` itself when it is an inference model; for a training checkpoint (a run's
-    ``best.keras``), the model to ship written beside it once as ``inference.keras`` (+ ``.json``):
-    HED's fused output cut from the deep-supervision outputs, without the optimizer state."""
+    """The model to run and ship for ``path``: itself when it is an inference model; for a training
+    checkpoint (HED with its deep-supervision outputs, or any file with optimizer state), a clean
+    copy written beside it once as ``inference.keras`` (+ ``.json``): HED cut to its fused output."""
     from doc_edge_detection.config import DocEdgeConfig
     from doc_edge_detection.model import inference_model
     from doc_edge_detection.predict import config_path_for
@@ -80,12 +80,15 @@ def inference_file(path: str | Path) -> Path:
 
     path = Path(path)
     out = path.with_name("inference.keras")
-    if path.name != "best.keras":
+    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
+        return out if path != out else path
+    cfg = load_config(DocEdgeConfig, config_path_for(path))
+    model = load_keras_model(path, compile=False)
+    # A run's best.keras carries the optimizer state; a HED checkpoint by any name, its side outputs.
+    if path.name != "best.keras" and not (cfg.arch == "hed" and model.output.shape[-1] != 1):
         return path
-    if not out.exists() or out.stat().st_mtime < path.stat().st_mtime:
-        cfg = load_config(DocEdgeConfig, config_path_for(path))
-        inference_model(load_keras_model(path, compile=False), cfg).save(out)
-        save_config(cfg, out.with_suffix(".json"))
+    inference_model(model, cfg).save(out)
+    save_config(cfg, out.with_suffix(".json"))
     return out
 
 
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     predictors = make_predictors(args)
     results, sheets = {}, []
-    out_dir = Path(args.out_dir or Path(args.model).parent)
+    out_dir = Path(args.out_dir)
     for folder in photo_folders(args):
         photos = load_photo_folder(folder)
         print(f"{folder}: {len(photos)} photos", flush=True)

@@ -246,7 +246,9 @@ def _background(gray: np.ndarray) -> np.ndarray:
 
 def _stretch(x: np.ndarray, lo_pct: float = 0.5, hi_pct: float = 99.5) -> np.ndarray:
     # Percentiles of a regular subsample: as good for a stretch, and a full sort of a page is slow.
-    lo, hi = np.percentile(x.ravel()[:: max(1, x.size // 200_000)], [lo_pct, hi_pct])
+    # Sampled by pixel, all channels of each: a flat stride over HxWx3 can land on one channel only.
+    pixels = x.reshape(-1, x.shape[-1]) if x.ndim == 3 else x.reshape(-1, 1)
+    lo, hi = np.percentile(pixels[:: max(1, len(pixels) // 200_000)], [lo_pct, hi_pct])
     return np.clip((x - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
 
 

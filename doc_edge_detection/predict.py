@@ -26,7 +26,11 @@ from doc_edge_detection.preprocess import network_input, to_rgb
 from ocr_common.config import load_config
 
 METHODS: tuple[str, ...] = ("hed", "corners", "canny", "paper")
+# Longest side of a scan: a page at ~240 dpi, and far inside what JPEG and PDF encoders accept
+# (an 8 x 70000 strip without a page would otherwise be answered as it is, and JPEG stops at 65500).
+MAX_SCAN_SIDE = 2000
 NEEDS_WEIGHTS = {"hed", "corners"}
+DEFAULT_WEIGHTS = {"hed": "models/doc_edges.keras", "corners": "models/doc_edges_corners.keras"}
 
 
 @dataclass
@@ -133,9 +137,13 @@ class DocEdgePredictor:
                 return quad
             corners, score = scale_corners(quad.corners, (s, s), (w, h)), quad.score
         else:
-            from doc_edge_detection.geometry import order_corners
+            from doc_edge_detection.geometry import is_valid_quad, order_corners
 
             corners = order_corners(out * np.array([w, h], np.float32) - 0.5)
+            # Soft-argmax always answers four points; on a photo without a page they collapse or
+            # fold, which is how this model says "no page".
+            if not is_valid_quad(corners, (w, h)):
+                return QuadResult(False, None, 0.0)
             score = 1.0
         if self.refine:
             corners = refine_corners(image, corners)
@@ -159,13 +167,24 @@ class DocEdgePredictor:
             pred = self.predict([image])[0]
             found, corners = pred.found, pred.corners
         if corners is None:
-            page = to_rgb(image)
+            page = _fit(to_rgb(image), MAX_SCAN_SIDE)
         else:
             corners = order_corners(np.asarray(corners, np.float32))
-            page = flatten(to_rgb(image), corners)
+            page = flatten(to_rgb(image), corners, max_side=MAX_SCAN_SIDE)
         if enhance:
             page = scan_look(page)
         return ScanResult(page, found, corners)
+
+
+def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
+    """``image`` shrunk so that its longest side is at most ``max_side``."""
+    import cv2
+
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,15 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("images", nargs="+", help="photos (JPEG, PNG, ...)")
     ap.add_argument(
         "--model",
-        default="models/doc_edges.keras",
-        help="weights for hed/corners; its config is the .json beside it [models/doc_edges.keras]",
+        default=None,
+        help="weights for hed/corners; its config is the .json beside it [models/doc_edges.keras, or "
+        "models/doc_edges_corners.keras with --method corners]",
     )
     ap.add_argument("--method", default=None, choices=METHODS, help="[the model's architecture]")
     ap.add_argument("--no-refine", action="store_true", help="skip the full-resolution corner refinement")
     ap.add_argument("--scan-dir", default=None, help="write each flattened page here as <name>.jpg")
     ap.add_argument("--enhance", action="store_true", help="scan look for the written pages")
     args = ap.parse_args(argv)
-    model = args.model if (args.method or "hed") in NEEDS_WEIGHTS else None
+    method = args.method or "hed"
+    model = args.model or DEFAULT_WEIGHTS.get(method)
     predictor = DocEdgePredictor(model, method=args.method, refine=not args.no_refine)
     status = 0
     for path, img in iter_image_files(args.images):

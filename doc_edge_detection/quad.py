@@ -448,7 +448,7 @@ def refine_corners(
 
     Each side is searched within ``search_frac`` of the image diagonal along its normal (5-95 % of
     its length) for the strongest intensity step of the side's majority sign; lines are fitted
-    (RANSAC, then total least squares on the inliers) to the 40 % of each side next to a corner
+    (RANSAC, then total least squares on the inliers) to the 5-30 % of each side next to a corner
     and adjacent lines intersected; the window halves each iteration. A part without enough inliers
     falls back to the whole side's line, a side without them to the current side, and a corner
     that would move implausibly far keeps its place.

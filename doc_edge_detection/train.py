@@ -53,7 +53,7 @@ def compile_model(model, cfg: DocEdgeConfig, optimizer, lr: float):
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    from doc_edge_detection.data import ensure_shards, load_arrays, tf_dataset
+    from doc_edge_detection.data import ensure_shards, load_arrays, shard_sizes, tf_dataset
     from doc_edge_detection.model import build_model
     from ocr_common.training import TrainingRun
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     synth = Path(args.synth_dir)
     train_files = ensure_shards(synth / "train", args.n_train, split="train", size=cfg.input_size, seed=1)
     val_files = ensure_shards(synth / "heldout", args.n_val, split="heldout", size=cfg.input_size, seed=2)
-    n_train = _count(train_files)
+    n_train = sum(shard_sizes(train_files))
     x_val, y_val, w_val = load_arrays(val_files, cfg.arch, limit=args.n_val)
     print(
         f"{cfg.arch} w{cfg.width}: {n_train} training photos in {len(train_files)} shards, {len(x_val)} held-out",
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     with run.scope():
         model = compile_model(build_model(cfg), cfg, args.optimizer, args.lr)
     run.save_config(cfg)
-    train_ds = tf_dataset(train_files, cfg.arch, cfg.input_size, run.batch, seed=args.seed)
+    # A resumed run continues the stream where it stopped instead of replaying its first epochs:
+    # the stream is seeded by the epochs already finished (rows in the log).
+    train_ds = tf_dataset(train_files, cfg.arch, cfg.input_size, run.batch, seed=[args.seed, _epochs_done(run)])
     # The stream never ends, so an epoch is one pass unless --steps-per-epoch says otherwise.
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(n_train / run.batch)
@@ -88,10 +90,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
 
-def _count(files) -> int:
-    import numpy as np
+def _epochs_done(run) -> int:
+    import csv
 
-    return sum(int(np.load(f)["has_page"].shape[0]) for f in files)
+    if not run.run.csv.exists():
+        return 0
+    with open(run.run.csv, newline="") as f:
+        return len({row["epoch"] for row in csv.DictReader(f)})
 
 
 if __name__ == "__main__":

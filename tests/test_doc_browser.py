@@ -9,7 +9,6 @@ border, flattening with OpenCV), so this pins the page's behaviour, not a model'
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,12 +165,12 @@ def test_upload_shows_quad_and_handles_and_dragging_remakes_the_scan(browser, se
     assert browser.switch_to.active_element == handles[0]
 
     # Keyboard: the focused handle moves with the arrow keys (2 px a press on this photo), one scan after.
-    n_scans = len(fake.scans)
     handles[2].send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_DOWN)
-    corners2, _ = next_scan(browser, corners)
-    assert corners2[2] == [INSET[2][0] + 4, INSET[2][1] + 2] and corners2[:2] == corners[:2]
-    time.sleep(0.5)
-    assert len(fake.scans) == n_scans + 1, "three key presses, debounced into one scan"
+    # Wait for the scan of all three presses: on a loaded machine the debounce may also send one
+    # for the first presses, so only the final state is asserted, not the number of scans.
+    final = [INSET[2][0] + 4, INSET[2][1] + 2]
+    corners2, _ = wait(browser).until(lambda d: (s := scan_state(d)) and s[0][2] == final and s)
+    assert corners2[:2] == corners[:2]
 
     # Enhance: the same corners, the scan look.
     browser.find_element(By.ID, f"{TAB}-enhance").click()

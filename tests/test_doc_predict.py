@@ -70,6 +70,15 @@ def test_scan_with_user_corners_and_no_page():
     assert not scan.found and scan.corners is None and scan.image.shape == blank.shape
 
 
+def test_scan_of_a_long_strip_without_a_page_is_capped():
+    """No page in an 8 x 7000 strip: the whole image comes back, shrunk to the scan size limit
+    (JPEG cannot encode a side over 65500 px, so an uncapped 8 x 70000 one would fail)."""
+    from doc_edge_detection.predict import MAX_SCAN_SIDE
+
+    scan = DocEdgePredictor(method="paper").scan(np.full((8, 7000, 3), 200, np.uint8))
+    assert not scan.found and max(scan.image.shape[:2]) == MAX_SCAN_SIDE
+
+
 @pytest.mark.parametrize("arch", ["hed", "corners"])
 def test_network_methods_run_on_the_runtime(tmp_path, arch):
     path, cfg = tiny_hed(tmp_path, arch)

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default=None, help="data folder [--data-dir > $OCR_DATA_DIR > ./data]")
     d.add_argument("--synth-photos", type=int, default=0, help="also N held-out synthetic photos [0]")
     d.add_argument("--synth-dir", default="data/doc_synth", help="where they are rendered [data/doc_synth]")
+    d.add_argument("--no-page", type=int, default=0, help="also run every method on N held-out synthetic photos "
+                   "without a page (from <synth-dir>/heldout shards) and count false pages [0]")
     d.add_argument("--no-refine", action="store_true", help="skip the full-resolution corner refinement")
     d.add_argument("--out-dir", default="runs/doc-eval", help="sheets and metrics.json [runs/doc-eval]")
     d.add_argument(
@@ -206,6 +208,24 @@ def draw_sheet(photos, by_method: dict, out_png: Path, thumb: int = 360, cols: i
     return out_png
 
 
+def no_page_check(predictors: dict, args) -> dict:
+    """How many of ``args.no_page`` held-out photos without a page each method calls a page."""
+    from doc_edge_detection.data import ensure_shards, shard_files
+
+    images = []
+    folder = Path(args.synth_dir) / "heldout"
+    if not shard_files(folder):
+        ensure_shards(folder, 1000, split="heldout", size=256, seed=2)  # train.py's held-out set
+    for f in shard_files(folder):
+        with np.load(f) as z:
+            images += list(z["images"][~z["has_page"]])
+        if len(images) >= args.no_page:
+            break
+    images = images[: args.no_page]
+    out = {m: sum(p.found for p in predictor.predict(images)) for m, predictor in predictors.items()}
+    return {**out, "n": len(images)}
+
+
 def make_predictors(args) -> dict:
     from doc_edge_detection.predict import DocEdgePredictor
 
@@ -258,15 +278,33 @@ def main(argv: list[str] | None = None) -> dict:
         by_method = evaluate_folder(predictors, photos)
         results[folder.name] = by_method
         sheets.append(draw_sheet(photos, by_method, out_dir / f"sheet-{folder.name}.png"))
+    false_pages = no_page_check(predictors, args) if args.no_page else {}
     print()
     print(table(results))
+    if false_pages:
+        n = false_pages.pop("n")
+        print(f"\nphotos without a page ({n}, held-out synthetic): a page reported by "
+              + ", ".join(f"{m} {k}/{n}" for m, k in false_pages.items()))
+        false_pages["n"] = n
     print("\nsheets: " + ", ".join(map(str, sheets)))
     metrics = {folder: {m: r["summary"] for m, r in by_method.items()} for folder, by_method in results.items()}
+    if false_pages:
+        metrics["no_page_false_pages"] = false_pages
     detail = {folder: {m: r["rows"] for m, r in by_method.items()} for folder, by_method in results.items()}
     (out_dir / "metrics.json").write_text(json.dumps({"summary": metrics, "photos": detail}, indent=2) + "\n")
     if args.publish:
         publish_models(args, predictors, metrics)
     return metrics
+
+
+def _metrics_of(method: str, metrics: dict) -> dict:
+    """One method's figures per photo folder (and its false pages), for its manifest entry."""
+    out = {folder: by_method[method] for folder, by_method in metrics.items()
+           if folder != "no_page_false_pages" and method in by_method}
+    if "no_page_false_pages" in metrics:
+        nop = metrics["no_page_false_pages"]
+        out["no_page_false_pages"] = {"found": nop.get(method), "n": nop["n"]}
+    return out
 
 
 def publish_models(args, predictors: dict, metrics: dict) -> None:
@@ -292,8 +330,9 @@ def publish_models(args, predictors: dict, metrics: dict) -> None:
             evaluate_command=f"python -m doc_edge_detection.evaluate --model {args.publish}/doc_edges.keras "
             f"--corner-model {args.publish}/doc_edges_corners.keras"
             + "".join(f" --photos {p}" for p in args.photos)
-            + (f" --synth-photos {args.synth_photos}" if args.synth_photos else ""),
-            metrics={folder: by_method.get(method) for folder, by_method in metrics.items()},
+            + (f" --synth-photos {args.synth_photos}" if args.synth_photos else "")
+            + (f" --no-page {args.no_page}" if args.no_page else ""),
+            metrics=_metrics_of(method, metrics),
             params=predictors[method].runtime.model.count_params(),
         )
         print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")

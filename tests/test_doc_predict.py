@@ -130,10 +130,17 @@ def test_evaluate_compares_methods_on_a_folder(tmp_path, capsys):
     for i in range(2):
         cv2.imwrite(str(folder / f"p{i}.jpg"), cv2.cvtColor(photo(i), cv2.COLOR_RGB2BGR))
     (folder / "corners.json").write_text(json.dumps({f"p{i}.jpg": TRUE_QUAD.tolist() for i in range(2)}))
+    heldout = tmp_path / "synth" / "heldout"  # held-out shards: 3 photos without a page, 1 with
+    heldout.mkdir(parents=True)
+    blank = np.full((4, 64, 64, 3), 60, np.uint8)
+    blank[2, 10:50, 12:52] = 235
+    np.savez(heldout / "shard-00000.npz", images=blank, has_page=np.array([False, False, True, False]))
     metrics = evaluate.main(["--methods", "canny,paper", "--photos", str(folder), "--out-dir", str(tmp_path / "out"),
-                             "--model", str(tmp_path / "none.keras")])
+                             "--model", str(tmp_path / "none.keras"), "--no-page", "5",
+                             "--synth-dir", str(tmp_path / "synth")])
     out = capsys.readouterr().out
     assert "| photos | canny | 2 |" in out and "| photos | paper | 2 |" in out
+    assert metrics["no_page_false_pages"] == {"canny": 0, "paper": 0, "n": 3}
     for method in ("canny", "paper"):
         s = metrics["photos"][method]
         assert s["found"] == 2 and s["mean_iou"] > 0.97 and s["mean_corner_error"] < 0.01

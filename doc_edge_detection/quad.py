@@ -207,8 +207,28 @@ def _sample(m: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m[yi, xi], inside
 
 
-def _score_quads(quads: np.ndarray, border_sides: np.ndarray, cover: np.ndarray) -> np.ndarray:
-    """Confidence of each quad ``(n, 4, 2)`` from ``cover`` (edge evidence in 0..1 per pixel)."""
+def _unsupported_corners(v: np.ndarray, seen: np.ndarray, border: np.ndarray, k: int = 6) -> np.ndarray:
+    """``(n,)`` how many corners of each quad have no outline running into them.
+
+    A real page corner is where two drawn sides meet (or, for a corner outside the frame, where the
+    sides leave it). A quad that stretches a side past the page's corner to reach a stray line
+    or the frame border puts its corner in empty map, with no evidence at the ends of the sides
+    that meet there. ``v``, ``seen``: ``(n, 4, m)`` evidence and visibility sampled along each side
+    from its first corner to its second; the first/last ``k`` visible samples are its ends. A side
+    on the frame border is never visible and counts as supported.
+    """
+    head = seen & (np.cumsum(seen, axis=2) <= k)
+    tail = seen & (np.cumsum(seen[..., ::-1], axis=2)[..., ::-1] <= k)
+    head_cov = np.where(border, 1.0, (v * head).sum(axis=2) / np.maximum(head.sum(axis=2), 1))
+    tail_cov = np.where(border, 1.0, (v * tail).sum(axis=2) / np.maximum(tail.sum(axis=2), 1))
+    # Corner c ends side c-1 and starts side c.
+    support = np.minimum(np.roll(tail_cov, 1, axis=1), head_cov)
+    return (support < 0.5).sum(axis=1)
+
+
+def _score_quads(quads: np.ndarray, border: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Confidence of each quad ``(n, 4, 2)`` from ``cover`` (edge evidence in 0..1 per pixel);
+    ``border``: ``(n, 4)`` which sides lie on the frame border."""
     h, w = cover.shape
     n = len(quads)
     p0, p1 = quads, np.roll(quads, -1, axis=1)  # side s runs from corner s to corner s+1
@@ -241,7 +261,8 @@ def _score_quads(quads: np.ndarray, border_sides: np.ndarray, cover: np.ndarray)
     overshoot = np.minimum(0.2, 0.1 * over.sum(axis=1))
     area = 0.5 * np.abs((p0[..., 0] * p1[..., 1] - p1[..., 0] * p0[..., 1]).sum(axis=1))
     area_term = np.sqrt(np.clip(area / (w * h), 0, 1))
-    score = 0.8 * edge + 0.2 * area_term - 0.12 * border_sides - overshoot
+    empty_corners = _unsupported_corners(v, seen, border)
+    score = 0.8 * edge + 0.2 * area_term - 0.12 * border.sum(axis=1) - 0.15 * empty_corners - overshoot
     # Fewer than two sides' worth of visible outline is not evidence of a page at all.
     score[seen_frac.sum(axis=1) < 1.5] = 0.0
     return np.clip(score, 0.0, 1.0)
@@ -316,7 +337,7 @@ def find_quad(
     if len(quads) == 0:
         return QuadResult(False, None, 0.0)
     border_side = _border_side_mask(quads, w, h)
-    scores = _score_quads(quads, border_side.sum(axis=1), cover)
+    scores = _score_quads(quads, border_side, cover)
     best = int(np.argmax(scores))
     if scores[best] < min_score:
         return QuadResult(False, None, float(scores[best]))

@@ -93,6 +93,17 @@ def test_find_quad_page_crossing_two_borders():
     assert _max_err(res, visible) < 1.5
 
 
+@pytest.mark.parametrize(("y", "erased"), [(SIZE - 2, (0.3, 0.8)), (SIZE - 1, (0.2, 0.6))])
+def test_find_quad_does_not_stretch_to_a_stray_line(y, erased):
+    """A long line along the bottom of the frame (a table edge, an artifact of the network at the
+    border) must not replace the page's own bottom side, half hidden here, with the side edges
+    stretched past their corners to meet it: those corners would sit where no outline is."""
+    quad = np.array([[40.5, 95.2], [190.3, 40.6], [238.1, 150.4], [50.2, 235.7]])
+    m = _edge_map(quad, erase=(2, *erased))
+    cv2.line(m, (0, y), (SIZE - 1, y), 0.8, 2)
+    assert _max_err(find_quad(m), quad) < 1.5
+
+
 def test_find_quad_no_page():
     assert find_quad(np.zeros((SIZE, SIZE), np.float32)) == QuadResult(False, None, 0.0)
     rng = np.random.default_rng(3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -147,3 +148,16 @@ def test_evaluate_compares_methods_on_a_folder(tmp_path, capsys):
     assert (tmp_path / "out" / "sheet-photos.png").is_file()
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["photos"]["photos"]["paper"][0]["name"] == "p0.jpg"
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "models" / "doc_edges.keras"
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped doc_edges model")
+def test_shipped_model_finds_the_page():
+    """Golden test of the shipped HED pipeline on a page it never saw (drawn by this test)."""
+    p = DocEdgePredictor(SHIPPED, backend="tf")
+    img = photo(3)
+    pred = p.predict([img])[0]
+    assert pred.found and quad_iou(pred.corners, TRUE_QUAD) > 0.97
+    assert np.abs(pred.corners - TRUE_QUAD).max() < 6  # px, on a 600 x 760 photo

@@ -11,6 +11,8 @@ from serving.openapi import build_openapi
 from serving.registry import ModelRegistry
 from serving.routes import STATIC_DIR, bp
 
+MAX_FORM_FIELD_BYTES = 512 * 1024
+
 
 def create_app(
     models_dir: str | Path = "models",
@@ -44,9 +46,10 @@ def create_app(
         OCR_MAX_BATCH_PIXELS=max_batch_pixels,
     )
     app.json.sort_keys = False  # keep "label, confidence, top" in the documented order
-    # Werkzeug parses multipart parts into memory up to this size before spooling to disk;
-    # keep non-file form fields small, they carry no data we use.
-    app.config["MAX_FORM_MEMORY_SIZE"] = 64 * 1024
+    # The most a multipart text field (e.g. /scan's corners) may hold in memory. Werkzeug also
+    # applies it to its parser's buffer, which takes the body in 64 KiB reads: at 64 KiB itself
+    # every image part over ~64 KiB was refused as "too large", so the cap sits well above a read.
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_FORM_FIELD_BYTES
     if registry is None:
         # Only options actually set are passed, so loaders keep their own defaults otherwise.
         options = {"backend": backend, "batching": batching, "batch_wait_ms": batch_wait_ms or None}

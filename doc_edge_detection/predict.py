@@ -190,7 +190,7 @@ def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
-    from ocr_common.image import iter_image_files
+    from ocr_common.image import for_each_image_file
 
     ap = argparse.ArgumentParser(
         prog="python -m doc_edge_detection.predict",
@@ -212,18 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     method = args.method or "hed"
     model = args.model or DEFAULT_WEIGHTS.get(method)
     predictor = DocEdgePredictor(model, method=args.method, refine=not args.no_refine)
-    status = 0
-    for path, img in iter_image_files(args.images):
-        if img is None:
-            status = 1
-            continue
+    def show(path: str, img: np.ndarray) -> None:
         pred = predictor.predict([img])[0]
         print(f"{path}\t{json.dumps(pred.to_dict())}")
         if args.scan_dir and pred.found:
             out = Path(args.scan_dir) / f"{Path(path).stem}.jpg"
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(predictor.scan(img, pred.corners, enhance=args.enhance).image).save(out, quality=90)
-    return status
+
+    return for_each_image_file(args.images, show)
 
 
 if __name__ == "__main__":

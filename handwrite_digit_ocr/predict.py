@@ -97,21 +97,18 @@ class CharPredictor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ocr_common.image import iter_image_files
+    from ocr_common.image import for_each_image_file
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, TIFF, WebP)")
     ap.add_argument("--model", default="models/digit.keras", help="weights file; its config is the .json beside it")
     args = ap.parse_args(argv)
     predictor = CharPredictor(args.model)
-    status = 0
-    for path, img in iter_image_files(args.images):
-        if img is None:
-            status = 1
-            continue
+    def show(path: str, img) -> None:
         pred = predictor.predict([img])[0]
         print(f"{path}\t{pred.label}\t{pred.confidence:.4f}")
-    return status
+
+    return for_each_image_file(args.images, show)
 
 
 if __name__ == "__main__":

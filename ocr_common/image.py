@@ -93,16 +93,20 @@ def load_image_file(path: str | Path, max_pixels: int = 40_000_000, min_side: in
     return decode_image(Path(path).read_bytes(), max_pixels=max_pixels, min_side=min_side)
 
 
-def iter_image_files(paths: list[str]):
-    """``(path, image)`` for each file, for command-line predictors: a file that cannot be read is
-    reported as ``path<TAB>error: ...`` on stdout and yielded with ``None``, so one bad file does
-    not stop the rest (the caller turns it into a non-zero exit status)."""
+def for_each_image_file(paths: list[str], handle) -> int:
+    """Command-line predictors: ``handle(path, image)`` for each readable file; a file that cannot
+    be read is reported as ``path<TAB>error: ...`` on stdout and skipped, so one bad file does not
+    stop the rest. Returns the exit status: 1 if any file was unreadable, else 0."""
+    status = 0
     for path in paths:
         try:
-            yield path, load_image_file(path)
+            image = load_image_file(path)
         except (ImageDecodeError, OSError) as e:
             print(f"{path}\terror: {e}")
-            yield path, None
+            status = 1
+            continue
+        handle(path, image)
+    return status
 
 
 def _reason(e: BaseException) -> str:

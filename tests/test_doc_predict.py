@@ -161,3 +161,18 @@ def test_shipped_model_finds_the_page():
     pred = p.predict([img])[0]
     assert pred.found and quad_iou(pred.corners, TRUE_QUAD) > 0.97
     assert np.abs(pred.corners - TRUE_QUAD).max() < 6  # px, on a 600 x 760 photo
+
+
+def test_predict_command_prints_corners_writes_scans_and_reports_bad_files(tmp_path, capsys):
+    from doc_edge_detection import predict
+
+    good, bad = tmp_path / "page.jpg", tmp_path / "bad.jpg"
+    cv2.imwrite(str(good), cv2.cvtColor(photo(), cv2.COLOR_RGB2BGR))
+    bad.write_bytes(b"not an image")
+    status = predict.main([str(bad), str(good), "--method", "paper", "--scan-dir", str(tmp_path / "scans")])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1  # one file could not be read; the other was still done
+    assert out[0].startswith(f"{bad}\terror:")
+    name, answer = out[1].split("\t")
+    assert name == str(good) and json.loads(answer)["found"] is True
+    assert (tmp_path / "scans" / "page.jpg").is_file()

@@ -84,3 +84,8 @@ def _too_large_message(app: Flask) -> str | None:
         f"form too large: a part sent without a filename may hold at most {field_limit:,} bytes and a form at "
         f"most {parts_limit:,} parts; send each image as a file part with a filename (curl -F image=@photo.png)"
     )
+
+
+def clip_text(text: str, limit: int) -> str:
+    """Client-supplied text shortened for echoing in an error message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

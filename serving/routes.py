@@ -12,7 +12,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 
 from ocr_common.image import ImageDecodeError, decode_image
-from serving.errors import ApiError
+from serving.errors import ApiError, clip_text
 from serving.openapi import QUERY_FLAGS
 from serving.registry import ModelRegistry
 from serving.scan import FORMATS, PageScan, corners_header, encode_page, parse_corners
@@ -138,7 +138,7 @@ def _read_flag(name: str) -> bool | None:
     if not values:
         return None
     if len(values) > 1 or values[0] not in ("0", "1"):
-        got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
+        got = ", ".join(repr(clip_text(v, 20)) for v in values[:3])
         raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as 0 or 1, got {got}")
     return values[0] == "1"
 
@@ -149,7 +149,7 @@ def _read_choice(name: str, choices: tuple[str, ...], default: str) -> str:
     if not values:
         return default
     if len(values) > 1 or values[0] not in choices:
-        got = ", ".join(repr(_clip(v, 20)) for v in values[:3])
+        got = ", ".join(repr(clip_text(v, 20)) for v in values[:3])
         allowed = ", ".join(choices)
         message = f"query parameter {name!r} must be given once as one of {allowed}; got {got}"
         raise ApiError(400, "bad_parameter", message)
@@ -216,7 +216,7 @@ def _multipart_files(max_files: int) -> list[tuple[str, bytes]]:
         )
     if not files:
         # A part whose Content-Disposition has no parsable name is keyed None: name it for the message.
-        others = sorted({"(no name)" if k is None else _clip(k, 40) for k in (*request.files, *request.form)})
+        others = sorted({"(no name)" if k is None else clip_text(k, 40) for k in (*request.files, *request.form)})
         hint = f"; got field(s) {', '.join(map(repr, others[:10]))}" if others else ""
         raise ApiError(400, "missing_image", f"no file in form field {FIELD!r}{hint}")
     if len(files) > max_files:
@@ -224,7 +224,7 @@ def _multipart_files(max_files: int) -> list[tuple[str, bytes]]:
     out = []
     for i, f in enumerate(files):
         # The filename is only ever echoed in messages (clipped), never used as a path.
-        label = f"image {i}" + (f" ({_clip(f.filename, 80)!r})" if f.filename else "")
+        label = f"image {i}" + (f" ({clip_text(f.filename, 80)!r})" if f.filename else "")
         data = f.read()
         if not data:
             raise ApiError(400, "missing_image", f"{label} is empty")
@@ -250,7 +250,3 @@ def _decode_all(raw: list[tuple[str, bytes]], max_pixels: int, max_batch_pixels:
         uploads.append(Upload(label, image))
     return uploads
 
-
-def _clip(text: str, limit: int) -> str:
-    """Client-supplied text shortened for echoing in an error message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."

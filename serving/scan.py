@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from doc_edge_detection.geometry import order_corners, quad_area
-from serving.errors import ApiError
+from serving.errors import ApiError, clip_text
 
 # A detected or dragged corner may lie a little outside the photo (a page cut by the frame), but a
 # point this far beyond the border (as a fraction of the image's side) is a mistake.
@@ -76,7 +76,7 @@ def _points(raw: Any) -> np.ndarray:
     out = np.zeros((4, 2), np.float64)
     for i, p in enumerate(raw):
         if not (isinstance(p, list) and len(p) == 2 and all(_is_number(v) for v in p)):
-            raise _bad(f"point {i} must be [x, y] with two numbers, got {_clip(json.dumps(p))}")
+            raise _bad(f"point {i} must be [x, y] with two numbers, got {clip_text(json.dumps(p), 60)}")
         try:
             out[i] = [float(p[0]), float(p[1])]
         except OverflowError:  # an integer with hundreds of digits
@@ -150,9 +150,6 @@ def _round(v: float) -> float | int:
 
 
 def _first_line(e: BaseException) -> str:
-    return _clip(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    return clip_text(str(e).splitlines()[0] if str(e) else type(e).__name__, 60)
 
-
-def _clip(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 

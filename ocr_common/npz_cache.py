@@ -62,10 +62,21 @@ def folder_to_npz(
     )
 
 
-def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
-    """Write ``arrays`` as one compressed npz, atomically (a crash never leaves half a file)."""
+def save_npz(path: str | Path, *, compresslevel: int | None = None, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` as one compressed npz, atomically (a crash never leaves half a file).
+
+    ``compresslevel`` (1-9; None: NumPy's default, 6): level 1 packs zero-heavy arrays such as
+    edge maps about as well and is several times faster, which matters when rendering shards."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    if compresslevel is None:
+        np.savez_compressed(buf, **arrays)
+    else:
+        import zipfile
+
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
+            for name, a in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asarray(a), allow_pickle=False)
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -88,7 +88,7 @@ def corner_error(pred: np.ndarray, true: np.ndarray, diag: float) -> float:
     return float(min(errs) / diag)
 
 
-def _is_convex(q: np.ndarray) -> bool:
+def is_convex(q: np.ndarray) -> bool:
     """Strictly convex and simple: all cross products of consecutive edges share one sign."""
     e = np.roll(q, -1, axis=0) - q
     cross = e[:, 0] * np.roll(e, -1, axis=0)[:, 1] - e[:, 1] * np.roll(e, -1, axis=0)[:, 0]
@@ -116,7 +116,7 @@ def is_valid_quad(
     w, h = image_size
     if not np.all(np.isfinite(q)) or w <= 0 or h <= 0:
         return False
-    if not _is_convex(q):
+    if not is_convex(q):
         return False
     if quad_area(q) < min_area_frac * w * h:
         return False

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from doc_edge_detection.geometry import order_corners, quad_area
+from doc_edge_detection.geometry import is_convex, order_corners, quad_area
 from serving.errors import ApiError, clip_text
 
 # A detected or dragged corner may lie a little outside the photo (a page cut by the frame), but a
@@ -103,18 +103,16 @@ def _check_inside(points: np.ndarray, width: int, height: int) -> None:
 
 def _check_quad(quad: np.ndarray, width: int, height: int) -> None:
     """An ordered quad must be convex and cover at least MIN_AREA_FRACTION of the image."""
-    # Cross products of consecutive edges: all positive for a convex quad in TL, TR, BR, BL order (y
-    # down). A dent or a zero means three points in a line or a point inside the others' triangle.
     quad = quad.astype(np.float64)
-    edges = np.roll(quad, -1, axis=0) - quad
-    turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
     area = quad_area(quad)
     if area < MIN_AREA_FRACTION * width * height:
         raise _bad(
             f"the quadrilateral covers {area / (width * height):.2%} of the image; it must cover at least "
             f"{MIN_AREA_FRACTION:.0%} (are two corners on top of each other?)"
         )
-    if (turns <= 0).any():
+    # Sorted by position, a dent or a zero turn means three points in a line or a point inside the
+    # others' triangle.
+    if not is_convex(quad):
         raise _bad(
             "the four points must be the corners of a convex quadrilateral; one lies inside, or on an edge of, "
             "the triangle of the other three"

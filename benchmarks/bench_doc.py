@@ -117,7 +117,7 @@ def train_throughput(widths: list[int], batch: int = 16, steps: int = 8) -> list
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     from doc_edge_detection.geometry import flatten
-    from doc_edge_detection.predict import METHODS, NEEDS_WEIGHTS, DocEdgePredictor
+    from doc_edge_detection.predict import METHODS, NEEDS_WEIGHTS, SHIPPED_NAMES, DocEdgePredictor
 
     machine = machine_info()
     warn_if_busy(machine)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     photos = load_photos(args.data_dir, args.long_side, 2 if args.quick else 100)
     calls = 1 if args.quick else args.calls
     models = Path(args.models_dir)
-    weights = {"hed": models / "doc_edges.keras", "corners": models / "doc_edges_corners.keras"}
+    weights = {method: models / f"{name}.keras" for method, name in SHIPPED_NAMES.items()}
     rows, stages = [], []
     for method in METHODS:
         if method in NEEDS_WEIGHTS and not weights[method].is_file():

@@ -63,17 +63,19 @@ def ensure_shards(folder: str | Path, n: int, *, split: str, size: int, seed: in
     from doc_edge_detection.synth import render_shards
 
     files = shard_files(folder)
-    if sum(shard_sizes(files)) < n:
+    sizes = shard_sizes(files)
+    if sum(sizes) < n:
         print(f"rendering {n} {split} samples into {folder}", flush=True)
         render_shards(folder, n, size=(size, size), seed=seed, split=split)
         files = shard_files(folder)
+        sizes = shard_sizes(files)
     with np.load(files[0]) as z:
         found = z["images"].shape[1:3]
     if found != (size, size):
         raise SystemExit(f"error: the shards in {folder} are {found[1]}x{found[0]}, the network takes {size}x{size}; "
                          f"render them again into another folder (--synth-dir)")
     keep, total = [], 0
-    for f, k in zip(files, shard_sizes(files)):
+    for f, k in zip(files, sizes):
         if total >= n:
             break
         keep.append(f)
@@ -109,7 +111,6 @@ def iterate_shards(
     ``(N, S, S, 1)`` for HED or position-ordered corners in ``[0, 1]`` for the corner model, whose
     no-page samples get weight 0."""
     rng = np.random.default_rng(seed)
-    epoch = 0
     while True:
         order = rng.permutation(len(files)) if augment else np.arange(len(files))
         for i in order:
@@ -122,7 +123,6 @@ def iterate_shards(
                 if augment:
                     xi, ei, ci = _turn(xi, ei, ci, int(rng.integers(4)), bool(rng.integers(2)))
                 yield make_targets(xi, ei, ci, has[j], arch)
-        epoch += 1
         if not augment:
             return
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from doc_edge_detection.predict import METHODS, NEEDS_WEIGHTS
+from doc_edge_detection.predict import DEFAULT_WEIGHTS, METHODS, NEEDS_WEIGHTS, SHIPPED_NAMES
 
 COLOURS = {"hed": (255, 40, 40), "corners": (40, 120, 255), "canny": (255, 170, 0), "paper": (200, 0, 200)}
 
@@ -39,13 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = ap.add_argument_group("options (defaults in brackets)")
     d.add_argument(
         "--model",
-        default="models/doc_edges.keras",
-        help="HED weights (a run's best.keras or a shipped model) [models/doc_edges.keras]",
+        default=DEFAULT_WEIGHTS["hed"],
+        help=f"HED weights (a run's best.keras or a shipped model) [{DEFAULT_WEIGHTS['hed']}]",
     )
     d.add_argument(
         "--corner-model",
-        default="models/doc_edges_corners.keras",
-        help="corner-heatmap weights [models/doc_edges_corners.keras]",
+        default=DEFAULT_WEIGHTS["corners"],
+        help=f"corner-heatmap weights [{DEFAULT_WEIGHTS['corners']}]",
     )
     d.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {list(METHODS)} [all]")
     d.add_argument(
@@ -82,8 +82,10 @@ def inference_file(path: str | Path) -> Path:
 
     path = Path(path)
     out = path.with_name("inference.keras")
-    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
-        return out if path != out else path
+    if path == out:
+        return path
+    if out.exists() and out.stat().st_mtime >= path.stat().st_mtime:
+        return out
     cfg = load_config(DocEdgeConfig, config_path_for(path))
     model = load_keras_model(path, compile=False)
     # A run's best.keras carries the optimizer state; a HED checkpoint by any name, its side outputs.
@@ -310,9 +312,7 @@ def _metrics_of(method: str, metrics: dict) -> dict:
 def publish_models(args, predictors: dict, metrics: dict) -> None:
     from ocr_common.manifest import publish
 
-    # The manifest lists models by name and the first entry of a task serves it: HED serves,
-    # the corner model ("doc_edges_corners" sorts after it) is shipped for comparison.
-    for method, name in (("hed", "doc_edges"), ("corners", "doc_edges_corners")):
+    for method, name in SHIPPED_NAMES.items():
         if method not in predictors:
             continue
         path = predictors[method].runtime.model_path
@@ -327,8 +327,9 @@ def publish_models(args, predictors: dict, metrics: dict) -> None:
             architecture=f"{method} (width {predictors[method].config.width})",
             dataset="synthetic document photos",
             command=cmd.read_text().strip() if cmd.exists() else None,
-            evaluate_command=f"python -m doc_edge_detection.evaluate --model {args.publish}/doc_edges.keras "
-            f"--corner-model {args.publish}/doc_edges_corners.keras"
+            evaluate_command="python -m doc_edge_detection.evaluate"
+            + "".join(f" {flag} {args.publish}/{SHIPPED_NAMES[m]}.keras"
+                      for flag, m in (("--model", "hed"), ("--corner-model", "corners")))
             + "".join(f" --photos {p}" for p in args.photos)
             + (f" --synth-photos {args.synth_photos}" if args.synth_photos else "")
             + (f" --no-page {args.no_page}" if args.no_page else ""),

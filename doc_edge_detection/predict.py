@@ -30,7 +30,10 @@ METHODS: tuple[str, ...] = ("hed", "corners", "canny", "paper")
 # (an 8 x 70000 strip without a page would otherwise be answered as it is, and JPEG stops at 65500).
 MAX_SCAN_SIDE = 2000
 NEEDS_WEIGHTS = {"hed", "corners"}
-DEFAULT_WEIGHTS = {"hed": "models/doc_edges.keras", "corners": "models/doc_edges_corners.keras"}
+# The name each network is shipped under in models/ (the manifest lists by name, and the first
+# entry of a task serves it: doc_edges, HED, serves; doc_edges_corners is shipped for comparison).
+SHIPPED_NAMES = {"hed": "doc_edges", "corners": "doc_edges_corners"}
+DEFAULT_WEIGHTS = {method: f"models/{name}.keras" for method, name in SHIPPED_NAMES.items()}
 
 
 @dataclass

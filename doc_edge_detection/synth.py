@@ -1009,6 +1009,12 @@ def _margins(pg: _Page, lo: float = 6, hi: float = 13) -> tuple[float, float, fl
     return mx, pg.w - mx, my, pg.h - my
 
 
+def _frame(pg: _Page, margins: tuple[float, float], body: tuple[float, float]) -> tuple[float, ...]:
+    """``(x0, x1, y, y_end, body)``: the text area inside random margins and a random body-text size."""
+    x0, x1, y, y_end = _margins(pg, *margins)
+    return x0, x1, y, y_end, _px(pg.u * pg.rng.uniform(*body))
+
+
 def _title(pg: _Page, y: float, x0: float, x1: float, body: int) -> float:
     rng = pg.rng
     px = body * rng.uniform(1.6, 3.0)
@@ -1019,8 +1025,7 @@ def _title(pg: _Page, y: float, x0: float, x1: float, body: int) -> float:
 
 def _doc_letter(pg: _Page) -> None:
     rng = pg.rng
-    x0, x1, y, y_end = _margins(pg)
-    body = _px(pg.u * rng.uniform(1.4, 2.2))
+    x0, x1, y, y_end, body = _frame(pg, (6, 13), (1.4, 2.2))
     if rng.random() < 0.5:  # letterhead: logo and sender address
         side = pg.u * rng.uniform(5, 10)
         if rng.random() < 0.5:
@@ -1040,9 +1045,7 @@ def _doc_letter(pg: _Page) -> None:
 
 
 def _doc_form(pg: _Page) -> None:
-    rng = pg.rng
-    x0, x1, y, y_end = _margins(pg, 5, 10)
-    body = _px(pg.u * rng.uniform(1.4, 2.2))
+    x0, x1, y, y_end, body = _frame(pg, (5, 10), (1.4, 2.2))
     y = _title(pg, y, x0, x1, body)
     _blocks(pg, y, x0, x1, y_end, body, {"fields": 3, "checks": 1, "likert": 1.5, "table": 1, "paragraph": 1.5,
                                          "heading": 1, "qr": 0.3, "rule": 0.5})
@@ -1050,8 +1053,7 @@ def _doc_form(pg: _Page) -> None:
 
 def _doc_table(pg: _Page) -> None:
     rng = pg.rng
-    x0, x1, y, y_end = _margins(pg, 4, 10)
-    body = _px(pg.u * rng.uniform(1.2, 2.0))
+    x0, x1, y, y_end, body = _frame(pg, (4, 10), (1.2, 2.0))
     y = _title(pg, y, x0, x1, body)
     while y < y_end - 6 * body:
         rows = int(min(40, (y_end - y) / (body * 2.2)) * rng.uniform(0.4, 1.0)) + 1
@@ -1060,8 +1062,7 @@ def _doc_table(pg: _Page) -> None:
 
 def _doc_omr(pg: _Page) -> None:
     rng = pg.rng
-    x0, x1, y, y_end = _margins(pg, 5, 10)
-    body = _px(pg.u * rng.uniform(1.3, 2.0))
+    x0, x1, y, y_end, body = _frame(pg, (5, 10), (1.3, 2.0))
     if rng.random() < 0.7:  # corner registration marks
         m = pg.u * rng.uniform(2, 5)
         d = pg.u * rng.uniform(2, 5)

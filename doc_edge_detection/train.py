@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     run.save_config(cfg)
     # A resumed run continues the stream where it stopped instead of replaying its first epochs:
     # the stream is seeded by the epochs already finished (rows in the log).
-    train_ds = tf_dataset(train_files, cfg.arch, cfg.input_size, run.batch, seed=[args.seed, _epochs_done(run)])
+    train_ds = tf_dataset(train_files, cfg.arch, cfg.input_size, run.batch, seed=[args.seed, run.epochs_done()])
     # The stream never ends, so an epoch is one pass unless --steps-per-epoch says otherwise.
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(n_train / run.batch)
@@ -88,15 +88,6 @@ def main(argv: list[str] | None = None) -> dict:
         mode="min",
         summary={"arch": cfg.arch, "width": cfg.width},
     )
-
-
-def _epochs_done(run) -> int:
-    import csv
-
-    if not run.run.csv.exists():
-        return 0
-    with open(run.run.csv, newline="") as f:
-        return len({row["epoch"] for row in csv.DictReader(f)})
 
 
 if __name__ == "__main__":

@@ -143,6 +143,16 @@ class TrainingRun:
     def is_chief(self) -> bool:
         return self.run == self.chief_run
 
+    def epochs_done(self) -> int:
+        """Epochs this run has finished in earlier sessions (the rows of its CSV log); a resumed run
+        starts after them, so a data stream seeded by it continues instead of replaying its start."""
+        import csv
+
+        if not self.run.csv.exists():
+            return 0
+        with open(self.run.csv, newline="") as f:
+            return len({row["epoch"] for row in csv.DictReader(f)})
+
     def scope(self):
         """Build and compile the model inside this, so its variables live where the strategy says."""
         return self.strategy.scope()

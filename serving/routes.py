@@ -134,25 +134,19 @@ def _read_corners(width: int, height: int) -> np.ndarray | None:
 
 def _read_flag(name: str) -> bool | None:
     """Query flag ``name`` given once as 0 or 1 -> its value; ``None`` when absent; else a 400."""
-    values = request.args.getlist(name)
-    if not values:
-        return None
-    if len(values) > 1 or values[0] not in ("0", "1"):
-        got = ", ".join(repr(clip_text(v, 20)) for v in values[:3])
-        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as 0 or 1, got {got}")
-    return values[0] == "1"
+    value = _read_choice(name, ("0", "1"), None, describe="0 or 1")
+    return None if value is None else value == "1"
 
 
-def _read_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+def _read_choice(name: str, choices: tuple[str, ...], default: str | None, describe: str | None = None) -> str | None:
     """Query parameter ``name`` given at most once with one of ``choices``; ``default`` when absent."""
     values = request.args.getlist(name)
     if not values:
         return default
     if len(values) > 1 or values[0] not in choices:
         got = ", ".join(repr(clip_text(v, 20)) for v in values[:3])
-        allowed = ", ".join(choices)
-        message = f"query parameter {name!r} must be given once as one of {allowed}; got {got}"
-        raise ApiError(400, "bad_parameter", message)
+        allowed = describe or "one of " + ", ".join(choices)
+        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be given once as {allowed}, got {got}")
     return values[0]
 
 

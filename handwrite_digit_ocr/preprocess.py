@@ -51,17 +51,19 @@ def dark_ink(gray: np.ndarray) -> bool:
     return float(np.median(border)) > float(np.median(gray)) or float(np.median(border)) > 127.0
 
 
-def ink_map(image: np.ndarray) -> np.ndarray:
+def ink_map(image: np.ndarray, max_side: int = _WORK_MAX_SIDE) -> np.ndarray:
     """Ink strength per pixel, float32 in [0, 1], 1 = full ink, whatever the polarity.
 
     For photos the paper brightness is estimated with a morphological closing (removes
     thin strokes, keeps the slowly varying light) so shadows and gradients do not read as ink.
+    Images longer than ``max_side`` are shrunk first (a line of handwriting needs more than a
+    character does), so the map may be smaller than the image.
     """
     image = np.asarray(image)
     h, w = image.shape[:2]
-    if max(h, w) > _WORK_MAX_SIDE:
+    if max(h, w) > max_side:
         # Shrink before converting to float: a 36 MP RGB upload as float32 would be ~430 MB.
-        f = _WORK_MAX_SIDE / max(h, w)
+        f = max_side / max(h, w)
         image = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
     gray = to_gray(image)
     if dark_ink(gray):

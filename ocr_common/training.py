@@ -175,12 +175,16 @@ class TrainingRun:
         return train_ds.repeat(), steps_per_epoch
 
     def fit(self, model, train_ds, val_ds, args: argparse.Namespace, *, n_train: int, title: str = "",
-            monitor: str = "val_accuracy", mode: str = "max", summary: dict | None = None) -> dict:
-        """Train with the standard callbacks; returns (and writes) the run summary."""
+            monitor: str = "val_accuracy", mode: str = "max", summary: dict | None = None,
+            metric_callbacks: list | None = None) -> dict:
+        """Train with the standard callbacks; returns (and writes) the run summary.
+
+        ``metric_callbacks`` run first at every epoch end, so a metric they add to the logs (a
+        CER that is no Keras metric, say) can be the ``monitor`` of checkpoints and the CSV log."""
         train_ds, steps = self.steps(train_ds, args.steps_per_epoch)
-        callbacks = standard_callbacks(self.run, monitor=monitor, mode=mode, lr_schedule=args.lr_schedule,
-                                       base_lr=args.lr, epochs=args.epochs, early_stop_patience=args.early_stop,
-                                       tensorboard=not args.no_tensorboard, weights_only=args.weights_only)
+        callbacks = list(metric_callbacks or []) + standard_callbacks(
+            self.run, monitor=monitor, mode=mode, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
+            early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard, weights_only=args.weights_only)
         t0 = time.time()
         hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, shuffle=False,
                          steps_per_epoch=steps, verbose=2)

@@ -90,6 +90,41 @@ def _text_result(parts: str, box: dict[str, Any], example: str | None, descripti
             "properties": {"text": text, parts: {"type": "array", "items": part}}}
 
 
+def _word_result() -> dict[str, Any]:
+    """A word answer: the whole reading plus one entry per word found, in reading order."""
+    pixel = {"type": "integer", "minimum": 0}
+    word = {
+        "type": "object",
+        "required": ["text", "box", "line", "confidence"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "description": "the word as read (never empty)"},
+            "box": {"type": "array", "minItems": 4, "maxItems": 4, "items": pixel,
+                    "description": "[x0, y0, x1, y1] in pixels of the uploaded image, x1 and y1 exclusive; "
+                    "with `?segment=0` the whole image"},
+            "line": {"type": "integer", "minimum": 0, "description": "index of the word's text line, top line 0"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "how sure the model is of this word's reading"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["text", "words"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "description": "the words joined by spaces and the lines by newlines, in "
+                     "reading order; empty when no writing was found"},
+            "words": {"type": "array", "items": word, "description": "lines top to bottom, words left to right"},
+        },
+        "example": {"text": "hello world\nsecond line", "words": [
+            {"text": "hello", "box": [12, 8, 118, 52], "line": 0, "confidence": 0.91},
+            {"text": "world", "box": [140, 10, 262, 55], "line": 0, "confidence": 0.88},
+            {"text": "second", "box": [10, 70, 140, 112], "line": 1, "confidence": 0.83},
+            {"text": "line", "box": [158, 68, 230, 110], "line": 1, "confidence": 0.9},
+        ]},
+    }
+
+
 def _point() -> dict[str, Any]:
     return {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}, "description": "[x, y] px"}
 
@@ -188,8 +223,7 @@ def _schemas() -> dict[str, Any]:
         },
         "DigitResult": _char_result("^[0-9]$", 10, "7"),
         "LetterResult": _char_result("^[a-z]$", 26, "a"),
-        "WordResult": _text_result("words", {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"},
-                                             "description": "[x0, y0, x1, y1] px"}, "hello world"),
+        "WordResult": _word_result(),
         "DocEdgesResult": {
             "type": "object",
             "required": ["found", "corners", "confidence"],

@@ -87,11 +87,27 @@ def _load_doc_edges(model_path: Path, config_path: Path | None, *, backend: str 
                             max_wait_ms=batch_wait_ms)
 
 
+def _load_word(model_path: Path, config_path: Path | None, *, backend: str | None = None,
+               batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
+    """The word predictor: the CRNN named by the manifest, the word segmenter and the decoders.
+    Its ``predict`` takes the query flags ``segment`` and ``lexicon`` as keyword arguments; the
+    lexicon and the speller are built here, once, so the first request does not pay for them."""
+    from handwrite_word_ocr.config import WordConfig
+    from handwrite_word_ocr.predict import WordPredictor
+    from ocr_common.config import load_config
+
+    _check_keras_archive(model_path)
+    config = load_config(WordConfig, config_path) if config_path is not None else None
+    return WordPredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
+                         max_wait_ms=batch_wait_ms)
+
+
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not
 # listed here have no predictor in this version of the server and answer 503.
 TASK_LOADERS: dict[str, Callable[..., Predictor]] = {
     "digit": _load_char,
     "letter": _load_char,
+    "word": _load_word,
     "doc-edges": _load_doc_edges,
 }
 
@@ -137,7 +153,7 @@ class ModelRegistry:
     """Loads every manifest entry once and hands predictors to the routes.
 
     ``loader_options`` are passed to every loader as keyword arguments (``backend``,
-    ``batching``, ``batch_wait_ms`` for the character loader); with none given, loaders are called with the
+    ``batching``, ``batch_wait_ms``, which every loader takes); with none given, loaders are called with the
     weights and config paths only.
     """
 

@@ -75,7 +75,29 @@ class _Result:
         return self.data
 
 
+def _runs(inked: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """``[start, end)`` runs of True in a 1-D profile; runs less than ``min_gap`` apart are one run."""
+    idx = np.flatnonzero(inked)
+    if idx.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(idx) > min_gap)
+    starts = [int(idx[0]), *(int(idx[c + 1]) for c in cuts)]
+    ends = [*(int(idx[c]) + 1 for c in cuts), int(idx[-1]) + 1]
+    return list(zip(starts, ends))
+
+
 class FakeWord:
+    """Stand-in for handwrite_word_ocr.predict.WordPredictor, answering its exact shape.
+
+    Ink is any pixel far from the image's median grey (either polarity). Lines are bands of inked
+    rows; words are runs of inked columns in a line, split at gaps wider than half the line's height.
+    Words are named from ``WORDS`` in reading order, upper-cased when ``lexicon=False`` (so tests
+    can see the flag arrived); ``segment=False`` answers one word whose box is the whole image. An
+    image with no ink reads as ``{"text": "", "words": []}``, whatever the flags.
+    """
+
+    WORDS = ("hello", "world", "second", "line", "more", "words", "here")
+
     def __init__(self) -> None:
         self.calls: list[dict] = []  # the query flags each call received
 
@@ -83,8 +105,31 @@ class FakeWord:
         _check_images(images)
         assert set(options) <= {"segment", "lexicon"}, options
         self.calls.append(options)
-        words = [[{"text": "hi", "box": [0, 0, im.shape[1], im.shape[0]], "confidence": 0.5}] for im in images]
-        return [_Result({"text": "hi", "words": w}) for w in words]
+        return [self._read(im, options.get("segment", True), options.get("lexicon", True)) for im in images]
+
+    def _read(self, image: np.ndarray, segment: bool, lexicon: bool) -> _Result:
+        gray = image.astype(np.float32) if image.ndim == 2 else image.astype(np.float32).mean(axis=2)
+        ink = np.abs(gray - np.median(gray)) > 64
+        h, w = ink.shape
+        if not ink.any():
+            boxes: list[tuple[list[int], int]] = []
+        elif not segment:
+            boxes = [([0, 0, w, h], 0)]
+        else:
+            boxes = []
+            for line, (y0, y1) in enumerate(_runs(ink.any(axis=1), 2)):
+                for x0, x1 in _runs(ink[y0:y1].any(axis=0), max(3, (y1 - y0) // 2)):
+                    rows = np.flatnonzero(ink[y0:y1, x0:x1].any(axis=1))
+                    boxes.append(([x0, y0 + int(rows[0]), x1, y0 + int(rows[-1]) + 1], line))
+        words = []
+        for i, (box, line) in enumerate(boxes):
+            text = self.WORDS[i % len(self.WORDS)]
+            words.append({"text": text if lexicon else text.upper(), "box": box, "line": line,
+                          "confidence": 0.9 if lexicon else 0.6})
+        lines: dict[int, list[str]] = {}
+        for word in words:
+            lines.setdefault(word["line"], []).append(word["text"])
+        return _Result({"text": "\n".join(" ".join(t) for _, t in sorted(lines.items())), "words": words})
 
 
 @dataclass

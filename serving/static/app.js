@@ -199,8 +199,14 @@
   }
 
   // ---- Drawing pad: white paper, black ink, mouse / pen / touch through Pointer Events ----------
-  function drawingPad({ id, label, size = 280, penWidth = 18, onRelease, onClear }) {
-    const canvas = h("canvas", { id: `${id}-canvas`, class: "pad", width: size, height: size, role: "img", "aria-label": label });
+  /** A square pad of `size` canvas pixels, or `width` x `height` (shown at that aspect ratio, as wide
+   * as its card). `onStart` runs when a stroke begins, `onRelease` when one ends; `actions` are extra
+   * buttons shown beside Clear. */
+  function drawingPad({ id, label, size = 280, width = size, height = size, penWidth = 18, onStart, onRelease, onClear, actions = [] }) {
+    const canvas = h("canvas", {
+      id: `${id}-canvas`, class: width === height ? "pad" : "pad pad-wide", width, height, role: "img", "aria-label": label,
+      style: width === height ? null : `aspect-ratio: ${width} / ${height}`,
+    });
     const ctx = canvas.getContext("2d");
     const slider = h("input", { type: "range", id: `${id}-pen`, min: 4, max: 40, step: 1, value: penWidth });
     const sliderValue = h("output", { for: `${id}-pen` }, `${penWidth}px`);
@@ -211,13 +217,13 @@
 
     function clear() {
       ctx.fillStyle = "#fff";
-      ctx.fillRect(0, 0, size, size);
+      ctx.fillRect(0, 0, width, height);
       inked = false;
     }
     function at(ev) {
       // The canvas is scaled by CSS; map client pixels to the canvas' own pixels.
       const r = canvas.getBoundingClientRect();
-      return [((ev.clientX - r.left) * size) / r.width, ((ev.clientY - r.top) * size) / r.height];
+      return [((ev.clientX - r.left) * width) / r.width, ((ev.clientY - r.top) * height) / r.height];
     }
     function stroke(from, to) {
       ctx.strokeStyle = "#000";
@@ -238,6 +244,7 @@
       canvas.setPointerCapture(ev.pointerId);
       last = at(ev);
       stroke(last, last); // a tap leaves a dot
+      if (onStart) onStart();
     });
     canvas.addEventListener("pointermove", (ev) => {
       if (ev.pointerId !== pointer) return;
@@ -269,6 +276,7 @@
       canvas,
       h("div", { class: "pad-controls" },
         clearBtn,
+        ...actions,
         h("label", { class: "pen", for: `${id}-pen` }, "Pen width"),
         slider,
         sliderValue));
@@ -647,6 +655,129 @@
     };
   }
 
+  // A word is read once the writer pauses this long after a stroke, not after every stroke.
+  const WORD_PAUSE_MS = 700;
+
+  /** word: write or upload a word, a phrase or a few lines -> the reading, and each word's box. */
+  function wordTask() {
+    const id = "word";
+    return {
+      id,
+      title: "Word",
+      blurb: "Write a word or a short phrase (a few lines are fine) in the box, or upload a photo of handwriting. It is split into words, each word is read and, with the dictionary on, spelled as an English word.",
+      mount(panel) {
+        const result = kit.resultCard(id, "Reading", { placeholder: "The reading and the words found appear here." });
+        const view = kit.imageView({ id, alt: "The image that was read, with a box around each word found" });
+        view.element.classList.add("word-view");
+        let current = null; // {blob, filename, source, drawn} last sent; read again when an option changes
+        let renders = 0; // bumped per answer, so a late-decoding image never takes an older answer's boxes
+        let timer = 0;
+
+        const segment = h("input", { type: "checkbox", id: `${id}-segment`, checked: true });
+        const lexicon = h("input", { type: "checkbox", id: `${id}-lexicon`, checked: true });
+        const flags = () => ({ segment: segment.checked ? 1 : 0, lexicon: lexicon.checked ? 1 : 0 });
+
+        // The whole `what` rides along as the asker's source, so the answer is drawn over its own image.
+        const ask = kit.asker(id, result, (answer, body, what) => render(answer, body, what));
+        const read = (what) => {
+          clearTimeout(timer);
+          current = what;
+          ask(what.blob, what.filename, what, flags());
+        };
+        const readDrawing = async () =>
+          read({ blob: await pad.toBlob(), filename: "drawing.png", source: "your writing", drawn: true });
+
+        const readBtn = h("button", { type: "button", class: "btn btn-primary", id: `${id}-read` }, "Read");
+        readBtn.addEventListener("click", readDrawing);
+        const pad = kit.drawingPad({
+          id,
+          label: "Writing area: write a word or a phrase with a mouse, pen or finger",
+          width: 800,
+          height: 200,
+          penWidth: 8,
+          actions: [readBtn],
+          onStart: () => clearTimeout(timer), // still writing: wait for the pause after this stroke
+          onRelease: () => {
+            clearTimeout(timer);
+            timer = setTimeout(readDrawing, WORD_PAUSE_MS);
+          },
+          onClear: () => {
+            clearTimeout(timer);
+            current = null;
+            result.reset();
+          },
+        });
+        const upload = kit.uploadBox({
+          id,
+          what: "handwriting",
+          onFile: (file) => read({ blob: file, filename: file.name, source: file.name }),
+          onReject: (err) => result.showError(err),
+        });
+        for (const box of [segment, lexicon]) {
+          box.addEventListener("change", () => {
+            if (current && current.drawn) readDrawing(); // the pad as it is now, strokes since included
+            else if (current) read(current);
+          });
+        }
+
+        /** Highlight word i in both the picture and the list (hover or focus on either). */
+        function highlight(i, on) {
+          const shape = view.svg.children[i];
+          const item = document.getElementById(`${id}-word-${i}`);
+          if (shape) shape.classList.toggle("active", on);
+          if (item) item.classList.toggle("active", on);
+        }
+
+        function render(answer, body, what) {
+          if (what !== current) return; // cleared while it was being read
+          const r = answer.results[0];
+          const mine = ++renders;
+          const items = r.words.map((w, i) =>
+            h("li", {
+              id: `${id}-word-${i}`, class: "word-chip", tabindex: 0, title: `Line ${w.line + 1}, ${pct(w.confidence)} sure`,
+              onpointerenter: () => highlight(i, true), onpointerleave: () => highlight(i, false),
+              onfocus: () => highlight(i, true), onblur: () => highlight(i, false),
+            },
+            h("span", { class: "word-text" }, w.text),
+            h("span", { class: "word-p" }, pct(w.confidence))));
+          const n = r.words.length;
+          const parts = [
+            h("p", { class: "source" }, `From ${what.source}`),
+            h("p", { class: "reading", id: `${id}-reading` }, r.text),
+            r.text ? null : h("p", { class: "placeholder" }, "No writing was found in this image."),
+            view.element,
+            n ? h("h4", { class: "top-heading" }, n === 1 ? "1 word" : `${n} words`) : null,
+            n ? h("ol", { class: "word-list", id: `${id}-words` }, items) : null,
+            modelNote(answer.model),
+          ];
+          body.replaceChildren(...parts.filter(Boolean)); // the DOM would print a null as "null"
+          view.show(what.blob).then(() => {
+            if (mine !== renders) return;
+            view.overlay(r.words.map((w) => ({ box: w.box, label: w.text })));
+            [...view.svg.children].forEach((g, i) => {
+              const w = r.words[i];
+              g.append(s("title", {}, `${w.text}: ${pct(w.confidence)} sure`));
+              g.addEventListener("pointerenter", () => highlight(i, true));
+              g.addEventListener("pointerleave", () => highlight(i, false));
+            });
+          }, () => {}); // a format the browser cannot show (TIFF): the reading stands without the picture
+        }
+
+        panel.append(
+          h("div", { class: "workbench word-bench" },
+            card("Write", pad.element),
+            card("Upload", upload.element),
+            result.element));
+        result.element.insertBefore(
+          h("fieldset", { class: "word-options" },
+            h("legend", { class: "visually-hidden" }, "Reading options"),
+            h("label", { class: "check", for: segment.id }, segment, "Split into words"),
+            h("label", { class: "check", for: lexicon.id }, lexicon, "Dictionary")),
+          result.element.querySelector(".error"));
+      },
+    };
+  }
+
   // Photos larger than this (a side, in pixels) are re-encoded smaller for the scans made while the
   // corners are adjusted, so each drag does not upload the whole photo again; downloads use the original.
   const PREVIEW_MAX_SIDE = 1600;
@@ -827,11 +958,12 @@
     };
   }
 
-  // One entry per served task. A new task is one more entry whose mount() composes the kit, e.g.
-  // word: a pad and an upload, then view.overlay(result.words.map((w) => ({box: w.box, label: w.text}))).
+  // One entry per served task. A new task is one more entry whose mount() composes the kit (see
+  // wordTask: a pad and an upload, then view.overlay(result.words.map((w) => ({box: w.box, label: w.text})))).
   const TASKS = [
     charTask({ id: "digit", title: "Digit", what: "a digit (0–9)" }),
     charTask({ id: "letter", title: "Letter", what: "a letter (a–z)" }),
+    wordTask(),
     docTask(),
   ];
 

@@ -1,0 +1,1 @@
+"""Handwritten words and phrases: CRNN + CTC, decoders, spelling, segmentation."""

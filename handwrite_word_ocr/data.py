@@ -1,0 +1,134 @@
+"""Data for the word recogniser: synthetic shards for training, labelled folders for evaluation.
+
+* Synthetic shards (:func:`handwrite_word_ocr.synth.render_shards`): ``shard-*.npz`` with
+  ``images`` (N, 32, W) uint8 already normalised (ink 255), ``texts`` and ``sources``. Training
+  streams them shard by shard and looks for new shards on every pass, so it can start while the
+  renderer is still writing.
+* Labelled folders: ``labels.tsv`` with a header and the columns ``file``, ``text`` and
+  optionally ``kind`` (``word`` or ``line``; a line's text has its lines joined by ``|``),
+  the format of ``shared/data/words_dev``; and IAM (:mod:`handwrite_word_ocr.iam`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ocr_common.ctc import Charset
+from ocr_common.shards import shard_files
+
+
+@dataclass
+class LabelledImage:
+    name: str
+    image: np.ndarray  # as decoded, uint8
+    text: str  # lines joined by "\n"
+    kind: str  # "word" or "line"
+
+
+def load_labelled_folder(folder: str | Path, kind: str | None = None) -> list[LabelledImage]:
+    """Every image named in ``folder/labels.tsv`` (of ``kind``, when given), in file order."""
+    from ocr_common.image import load_image_file
+
+    folder = Path(folder)
+    index = folder / "labels.tsv"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index} not found: a labelled folder needs labels.tsv (file<TAB>text)")
+    with open(index, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    out = []
+    for r in rows:
+        k = r.get("kind") or "word"
+        if kind is not None and k != kind:
+            continue
+        out.append(LabelledImage(r["file"], load_image_file(folder / r["file"]), r["text"].replace("|", "\n"), k))
+    return out
+
+
+def load_shards(files: list[Path], limit: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(images (N, H, W) uint8, texts, sources)`` of shard files, in order."""
+    images, texts, sources = [], [], []
+    for f in files:
+        with np.load(f) as z:
+            images.append(z["images"])
+            texts += [str(t) for t in z["texts"]]
+            sources += [str(s) for s in z["sources"]]
+    x = np.concatenate(images)
+    if limit:
+        x, texts, sources = x[:limit], texts[:limit], sources[:limit]
+    return x, texts, sources
+
+
+def encode_labels(texts: list[str], charset: Charset, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N, max_len) int32 padded with the blank, keep mask)``: texts the charset cannot
+    write or CTC cannot fit are dropped (marked False) rather than failing a batch."""
+    keep = np.array([0 < len(t) <= max_len and charset.covers(t) for t in texts], bool)
+    y = charset.encode_batch([t if k else "" for t, k in zip(texts, keep)], max_len)
+    return y, keep
+
+
+def _shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Move each word right by a few pixels where its row has room (words are left-aligned, and
+    segmented crops are not always)."""
+    out = np.zeros_like(x)
+    used = (x.max(axis=1) > 0)  # (N, W)
+    for i in range(len(x)):
+        cols = np.nonzero(used[i])[0]
+        room = x.shape[2] - 1 - (cols[-1] if len(cols) else 0)
+        s = int(rng.integers(0, min(room, 8) + 1))
+        out[i, :, s:] = x[i, :, : x.shape[2] - s]
+    return out
+
+
+def iterate_shards(folder: str | Path, charset: Charset, max_len: int, *, batch: int = 64,
+                   seed: int | list[int] = 0, augment: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless ``(x (B, H, W, 1) uint8, y (B, max_len) int32)`` batches, shuffled per pass."""
+    rng = np.random.default_rng(seed)
+    while True:
+        files = shard_files(folder)  # again every pass: the renderer may have added shards
+        if not files:
+            raise FileNotFoundError(f"no shards in {folder}")
+        for i in rng.permutation(len(files)):
+            x, texts, _ = load_shards([files[i]])
+            y, keep = encode_labels(texts, charset, max_len)
+            x, y = x[keep], y[keep]
+            idx = rng.permutation(len(x))
+            for b in range(0, len(idx) - batch + 1, batch):
+                j = idx[b : b + batch]
+                xb = _shift(x[j], rng) if augment else x[j]
+                yield xb[..., None], y[j]
+
+
+def tf_dataset(folder: str | Path, charset: Charset, max_len: int, height: int, width: int, batch: int, *,
+               seed: int | list[int] = 0):
+    """A ``tf.data`` pipeline over :func:`iterate_shards`, scaled to [0, 1] with light contrast jitter."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_generator(
+        lambda: iterate_shards(folder, charset, max_len, batch=batch, seed=seed),
+        output_signature=(tf.TensorSpec((None, height, width, 1), tf.uint8), tf.TensorSpec((None, max_len), tf.int32)),
+    )
+
+    def prep(x, y):
+        x = tf.cast(x, tf.float32) / 255.0
+        # Stroke darkness varies with pen and scan: a random gamma keeps faint words familiar.
+        gamma = tf.exp(tf.random.uniform((tf.shape(x)[0], 1, 1, 1), -0.4, 0.4))
+        return tf.pow(x, gamma), y
+
+    return ds.map(prep, num_parallel_calls=1).prefetch(2)
+
+
+def validation_arrays(folders: list[Path], charset: Charset, max_len: int, limit: int = 0):
+    """Held-out shards in memory: ``(x float32 (N, H, W, 1), y int32, texts)``."""
+    xs, texts = [], []
+    for folder in folders:
+        x, t, _ = load_shards(shard_files(folder), limit)
+        xs.append(x)
+        texts += t
+    x = np.concatenate(xs)
+    y, keep = encode_labels(texts, charset, max_len)
+    return (x[keep].astype(np.float32) / 255.0)[..., None], y[keep], [t for t, k in zip(texts, keep) if k]

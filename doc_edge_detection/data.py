@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ocr_common.image import load_image_file
+from ocr_common.shards import shard_files
 
 
 @dataclass
@@ -42,10 +43,6 @@ def load_photo_folder(folder: str | Path) -> list[Photo]:
             raise ValueError(f"{index}: {name} has corners of shape {corners.shape}, expected 4 [x, y] points")
         photos.append(Photo(name, load_image_file(folder / name), corners))
     return photos
-
-
-def shard_files(folder: str | Path) -> list[Path]:
-    return sorted(Path(folder).glob("shard-*.npz"))
 
 
 def shard_sizes(files: list[Path]) -> list[int]:

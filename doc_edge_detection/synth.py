@@ -1592,9 +1592,9 @@ def _shard_complete(path: Path, count: int, size: tuple[int, int]) -> bool:
         return False
 
 
-def _render_shard(job: tuple[str, int, tuple[int, int], int, str, int]) -> int:
+def _render_shard(job: tuple[str, int, int], *, size: tuple[int, int], seed: int, split: str) -> int:
     """Worker: render one shard and write it; returns its sample count."""
-    path, count, size, seed, split, shard = job
+    path, count, shard = job
     samples = _shard_samples(seed, split, shard, count, size)
     from ocr_common.npz_cache import save_npz
 
@@ -1607,11 +1607,6 @@ def _render_shard(job: tuple[str, int, tuple[int, int], int, str, int]) -> int:
     return count
 
 
-def _init_worker() -> None:
-    # One OpenCV thread per worker: the workers already use every core.
-    cv2.setNumThreads(1)
-
-
 def render_shards(out_dir: str | Path, n: int, *, size: tuple[int, int] = (256, 256), seed: int = 0,
                   split: str = "train", shard_size: int = 500, workers: int | None = None) -> list[Path]:
     """Writes ``out_dir/shard-00000.npz`` ... with keys images (N, H, W, 3) uint8, corners (N, 4, 2)
@@ -1620,32 +1615,13 @@ def render_shards(out_dir: str | Path, n: int, *, size: tuple[int, int] = (256, 
     Each photo is rendered at a random phone aspect ratio (long side about twice the target) and
     stretched to exactly ``size`` (INTER_AREA), as the network sees a photo. Shard i depends only on
     (seed, split, i), never on ``workers``; complete shards already there are kept (resume)."""
-    import multiprocessing as mp
-
-    import keras
-
-    from ocr_common.cpu import usable_cores
+    from ocr_common import shards
 
     _split_id(split)
     size = (int(size[0]), int(size[1]))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths, jobs = [], []
-    for i in range(math.ceil(n / shard_size)):
-        count = min(shard_size, n - i * shard_size)
-        path = out / f"shard-{i:05d}.npz"
-        paths.append(path)
-        if not _shard_complete(path, count, size):
-            jobs.append((str(path), count, size, seed, split, i))
-    bar = keras.utils.Progbar(n, unit_name="sample")
-    bar.add(n - sum(j[1] for j in jobs))
-    if jobs:
-        workers = max(1, min(workers or int(usable_cores()), len(jobs)))
-        # spawn: a forked TensorFlow parent can deadlock; the workers need only NumPy and OpenCV.
-        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-            for count in pool.imap_unordered(_render_shard, jobs):
-                bar.add(count)
-    return paths
+    render = functools.partial(_render_shard, size=size, seed=seed, split=split)
+    return shards.render_shards(out_dir, n, render, complete=lambda p, c: _shard_complete(p, c, size),
+                                shard_size=shard_size, workers=workers)
 
 
 def render_photo_folder(out_dir: str | Path, n: int, *, seed: int = 0, split: str = "heldout",

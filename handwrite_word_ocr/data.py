@@ -84,14 +84,17 @@ def _shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def iterate_shards(folder: str | Path, charset: Charset, max_len: int, *, batch: int = 64,
+def iterate_shards(folders: str | Path | list[Path], charset: Charset, max_len: int, *, batch: int = 64,
                    seed: int | list[int] = 0, augment: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Endless ``(x (B, H, W, 1) uint8, y (B, max_len) int32)`` batches, shuffled per pass."""
+    """Endless ``(x (B, H, W, 1) uint8, y (B, max_len) int32)`` batches from the shards of one or
+    more folders, shuffled per pass."""
     rng = np.random.default_rng(seed)
+    folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
     while True:
-        files = shard_files(folder)  # again every pass: the renderer may have added shards
+        # Listed again every pass: the renderer may have added shards.
+        files = [f for folder in folders for f in shard_files(folder)]
         if not files:
-            raise FileNotFoundError(f"no shards in {folder}")
+            raise FileNotFoundError(f"no shards in {', '.join(map(str, folders))}")
         for i in rng.permutation(len(files)):
             x, texts, _ = load_shards([files[i]])
             y, keep = encode_labels(texts, charset, max_len)
@@ -103,7 +106,7 @@ def iterate_shards(folder: str | Path, charset: Charset, max_len: int, *, batch:
                 yield xb[..., None], y[j]
 
 
-def tf_dataset(folder: str | Path, charset: Charset, max_len: int, height: int, width: int, batch: int, *,
+def tf_dataset(folder: str | Path | list[Path], charset: Charset, max_len: int, height: int, width: int, batch: int, *,
                seed: int | list[int] = 0):
     """A ``tf.data`` pipeline over :func:`iterate_shards`, scaled to [0, 1] with light contrast jitter."""
     import tensorflow as tf
@@ -132,3 +135,35 @@ def validation_arrays(folders: list[Path], charset: Charset, max_len: int, limit
     x = np.concatenate(xs)
     y, keep = encode_labels(texts, charset, max_len)
     return (x[keep].astype(np.float32) / 255.0)[..., None], y[keep], [t for t, k in zip(texts, keep) if k]
+
+
+def iam_shards(root: str | Path, out_dir: str | Path, *, height: int = 32, width: int = 128,
+               val_fraction: float = 0.1, shard_size: int = 2000) -> tuple[Path, Path]:
+    """IAM's words, normalised once into shards like the synthetic ones: ``out_dir/train`` and
+    ``out_dir/val`` (whole forms held out, :func:`~handwrite_word_ocr.iam.split_by_form`). A
+    folder whose ``done`` marker exists is kept as it is."""
+    import keras
+
+    from handwrite_word_ocr.iam import load_iam_words, split_by_form
+    from handwrite_word_ocr.preprocess import normalize_word
+    from ocr_common.image import load_image_file
+    from ocr_common.io import atomic_write_text
+    from ocr_common.npz_cache import save_npz
+
+    train, val = split_by_form(load_iam_words(root), val_fraction=val_fraction, seed=0)
+    out = Path(out_dir)
+    for name, samples in (("train", train), ("val", val)):
+        folder = out / name
+        if (folder / "done").exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"normalising {len(samples)} IAM {name} words into {folder}", flush=True)
+        bar = keras.utils.Progbar(len(samples), unit_name="word")
+        for k in range(0, len(samples), shard_size):
+            part = samples[k : k + shard_size]
+            images = np.stack([normalize_word(load_image_file(s.path), height, width) for s in part])
+            save_npz(folder / f"shard-{k // shard_size:05d}.npz", images=images, texts=np.array([s.text for s in part]),
+                     sources=np.array(["iam"] * len(part)))
+            bar.add(len(part))
+        atomic_write_text(folder / "done", f"{len(samples)}\n")
+    return out / "train", out / "val"

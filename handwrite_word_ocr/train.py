@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real letter crops (<upper_X|lower_x>/*.png) composed into words [data/letters/train]")
     d.add_argument("--n-train", type=int, default=160000, help="synthetic training words [160000]")
     d.add_argument("--n-val", type=int, default=2000, help="held-out words per held-out set [2000]")
+    d.add_argument("--iam", default=None, help="IAM root (words.txt + words/): its words join the training stream, "
+                   "whole forms held out for validation")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=12, batch_size=64, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -88,14 +90,21 @@ def main(argv: list[str] | None = None) -> dict:
                           width=cfg.width, shard_size=1000)
         render_shards(synth / "train", args.n_train, split="train", seed=1, width=cfg.width,
                       letters_root=letters if letters.is_dir() else None)
+    train_folders = [synth / "train"]
     held = [f for f in (synth / "heldout", synth / "letters-heldout") if shard_files(f)]
+    if args.iam:
+        from handwrite_word_ocr.data import iam_shards
+
+        iam_train, iam_val = iam_shards(args.iam, synth / "iam", height=cfg.height, width=cfg.width)
+        train_folders.append(iam_train)
+        held.append(iam_val)
     x_val, y_val, val_texts = validation_arrays(held, charset, cfg.max_label, limit=args.n_val)
     print(f"crnn-{cfg.head}: {len(shard_files(synth / 'train'))} training shards, {len(x_val)} held-out words",
           flush=True)
     with run.scope():
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
-    train_ds = tf_dataset(synth / "train", charset, cfg.max_label, cfg.height, cfg.width, run.batch,
+    train_ds = tf_dataset(train_folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch,
                           seed=[args.seed, run.epochs_done()])
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(args.n_train / run.batch)

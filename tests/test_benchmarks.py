@@ -4,7 +4,9 @@ MACs worked out by hand, and the percentile / timing statistics on known data.""
 from __future__ import annotations
 
 import math
+import shutil
 
+import numpy as np
 import pytest
 
 from benchmarks.common import (
@@ -126,3 +128,95 @@ def test_layer_rows_compare_each_endpoint_with_predict_and_stack():
     assert [r["layer"] for r in rows][1:] == ["stack", "greedy"]
     assert rows[0]["rps"] == 1500.0 and rows[0]["p50"] == 1.0
     assert rows[2]["vs_predict"] == pytest.approx(1.5) and rows[2]["vs_stack"] == pytest.approx(0.4)
+
+
+# --------------------------------------------------------------------------- bench_peers / bench_word
+
+
+def test_peer_table_formats_rows_and_readers_that_did_not_run():
+    from benchmarks.bench_peers import peer_table
+
+    rows = [
+        {"reader": "ours", "n": 4, "status": "ok", "cer": 0.125, "word_accuracy": 0.75, "word_accuracy_ci": 1.0,
+         "ms_median": 12.34, "ms_mean": 15.0, "ms_batched": 3.21},
+        {"reader": "Tesseract --psm 8", "n": 4, "status": "not installed"},
+    ]
+    lines = peer_table(rows, "word").splitlines()
+    assert lines[0] == ("| reader | n | CER | word acc | word acc (ci) | ms/image median | ms/image mean "
+                        "| ms/image batched |")
+    assert lines[2] == "| ours | 4 | 0.125 | 75.0% | 100.0% | 12.3 | 15.0 | 3.2 |"
+    assert lines[3] == "| Tesseract --psm 8 | 4 | " + " | ".join(["not installed"] * 6) + " |"
+    # Line sets add WER and count whole lines; a missing batched time prints n/a.
+    line_rows = [{**rows[0], "wer": 0.5, "ms_batched": None}]
+    head, _, row = peer_table(line_rows, "line").splitlines()
+    assert "| WER | line acc | line acc (ci) |" in head
+    assert row == "| ours | 4 | 0.125 | 0.500 | 75.0% | 100.0% | 12.3 | 15.0 | n/a |"
+
+
+def test_peer_task_registry_and_unknown_task():
+    from benchmarks.bench_peers import TASKS, build_parser, run_word, task_runner
+
+    assert task_runner("word") is run_word and set(TASKS) >= {"word"}
+    with pytest.raises(ValueError, match="unknown task 'klingon'"):
+        task_runner("klingon")
+    args = build_parser().parse_args(["--quick", "--line-psm", "6"])
+    assert args.quick and args.line_psm == 6 and args.tasks == "word"
+
+
+def test_score_squashes_whitespace_on_lines_only():
+    from benchmarks.bench_peers import score
+
+    line = score(["hello  world\nagain"], ["hello world again"], "line")
+    assert line["cer"] == 0.0 and line["word_accuracy"] == 1.0 and line["wer"] == 0.0
+    word = score([" Cat\n"], ["cat"], "word")
+    assert word["word_accuracy"] == 0.0 and word["word_accuracy_ci"] == 1.0
+
+
+def test_run_set_times_each_reader_and_reports_missing_ones():
+    from benchmarks.bench_peers import EvalSet, Reader, run_set
+
+    calls = []
+
+    def read(img):
+        calls.append(img.shape)
+        return "ab" if img.shape[1] == 2 else "x"
+
+    images = [np.zeros((1, 2), np.uint8), np.zeros((1, 3), np.uint8), np.zeros((1, 2), np.uint8)]
+    readers = [Reader("fake", read, lambda imgs: [read(i) for i in imgs]), Reader("peer", None, status="not installed")]
+    fake, missing = run_set(readers, EvalSet("s", images, ["ab", "ab", "ab"], "word"), batch=2)
+    assert len(calls) == 1 + 3 + 3  # warm-up, one timed call per image, then the batched pass
+    assert fake["preds"] == ["ab", "x", "ab"] and fake["n"] == 3
+    assert fake["word_accuracy"] == pytest.approx(2 / 3) and fake["cer"] == pytest.approx(2 / 6)
+    assert fake["ms_median"] >= 0 and fake["ms_batched"] >= 0 and fake["batched_same_text"] == 1.0
+    assert missing["status"] == "not installed" and "cer" not in missing
+
+
+def test_tesseract_reader_without_tesseract_is_a_status_not_a_crash():
+    from benchmarks.bench_peers import tesseract_reader
+
+    r = tesseract_reader({"status": "not installed (pytesseract)"}, 8, "one word")
+    assert r.read is None and r.status.startswith("not installed")
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_tesseract_reads_a_clear_printed_word():
+    pytest.importorskip("pytesseract")
+    import cv2
+
+    from benchmarks.bench_peers import tesseract_reader
+
+    img = np.full((90, 330), 255, np.uint8)
+    cv2.putText(img, "HELLO", (15, 65), cv2.FONT_HERSHEY_SIMPLEX, 2.0, 0, 5, cv2.LINE_AA)
+    reader = tesseract_reader({"status": "ok", "version": "test"}, 8, "one word")
+    assert reader.read(img).upper() == "HELLO"
+
+
+def test_bench_word_falls_back_to_drawn_images():
+    from benchmarks.bench_word import build_parser, gray, load_inputs
+
+    words, lines, source = load_inputs(None, 8)
+    assert "drawn" in source and len(words) >= 2 and len(lines) == 1
+    assert all(w.ndim == 2 and w.dtype.name == "uint8" for w in words + lines)
+    assert gray(np.dstack([words[0]] * 3)).shape == words[0].shape
+    args = build_parser().parse_args(["--untrained", "--http", "none"])
+    assert args.untrained and args.http == "none" and args.batch == 32

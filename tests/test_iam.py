@@ -130,3 +130,26 @@ def test_split_by_form_never_splits_a_form(tmp_path):
     assert split_by_form(samples, 0.0) == (samples, [])
     with pytest.raises(ValueError):
         split_by_form(samples, 1.0)
+
+
+def test_iam_words_become_training_shards(tmp_path):
+    """--iam: IAM's words normalised once into shards the training stream reads beside the synthetic ones."""
+    import numpy as np
+
+    from handwrite_word_ocr.data import iam_shards, iterate_shards
+    from ocr_common.ctc import Charset
+
+    root = build(tmp_path / "IAM", ascii_dir=True)
+    train, val = iam_shards(root, tmp_path / "iam", val_fraction=0.3)
+    texts = []
+    for folder in (train, val):
+        for f in sorted(folder.glob("shard-*.npz")):
+            with np.load(f) as z:
+                assert z["images"].shape[1:] == (32, 128) and z["images"].dtype == np.uint8
+                texts += list(z["texts"])
+    assert sorted(texts) == sorted(['A', 'MOVE', '"', "'s", "New York"])
+    stamp = next(train.glob("shard-*.npz")).stat().st_mtime_ns
+    iam_shards(root, tmp_path / "iam", val_fraction=0.3)  # done: kept, not normalised again
+    assert next(train.glob("shard-*.npz")).stat().st_mtime_ns == stamp
+    x, y = next(iterate_shards([train, val], Charset("AMOVEsNwYork\"' "), 8, batch=2))
+    assert x.shape == (2, 32, 128, 1) and y.shape == (2, 8)

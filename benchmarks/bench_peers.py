@@ -121,7 +121,7 @@ def run_set(readers: list[Reader], s: EvalSet, batch: int) -> list[dict[str, Any
                                "note": r.note}
         if r.read is None:
             rows.append(row)
-            print(f"  {r.name}: {r.status}", flush=True)
+            print(f"  {r.name}: {r.status} ({r.note})", flush=True)
             continue
         t = time_reader(r, s.images, batch)
         row.update(score(t["preds"], s.truths, s.kind))
@@ -166,11 +166,12 @@ def tesseract_info() -> dict[str, Any]:
     try:
         import pytesseract
     except ImportError:
-        return {"status": "not installed (pip install -e \".[peers]\")"}
+        return {"status": "not installed", "why": "no pytesseract: pip install -e \".[peers]\""}
     try:
         version = str(pytesseract.get_tesseract_version())
     except Exception as e:  # noqa: BLE001 - TesseractNotFoundError, or a broken binary
-        return {"status": f"not installed (tesseract binary: {type(e).__name__})"}
+        return {"status": "not installed",
+                "why": f"no tesseract binary ({type(e).__name__}): apt install tesseract-ocr"}
     info: dict[str, Any] = {"status": "ok", "version": version, "pytesseract": pytesseract.__version__,
                             "binary": shutil.which(pytesseract.pytesseract.tesseract_cmd),
                             "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT")}
@@ -205,7 +206,8 @@ def tesseract_info() -> dict[str, Any]:
 def tesseract_reader(info: dict[str, Any], psm: int, label: str) -> Reader:
     name = f"Tesseract {info.get('version', '')} --oem 1 --psm {psm}".replace("  ", " ")
     if info.get("status") != "ok":
-        return Reader(f"Tesseract --psm {psm}", None, status=info.get("status", "not installed"))
+        return Reader(f"Tesseract --psm {psm}", None, status=info.get("status", "not installed"),
+                      note=info.get("why", ""))
     import pytesseract
 
     config = f"--oem 1 --psm {psm}"
@@ -299,7 +301,7 @@ def run_word(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
         print(f"Tesseract {tess['version']}: process start {tess['process_start_ms']:.0f} ms, "
               f"blank image {tess['blank_image_ms']:.0f} ms per call", flush=True)
     else:
-        print(f"Tesseract: {tess['status']}", flush=True)
+        print(f"Tesseract: {tess['status']}: {tess.get('why')}", flush=True)
     rows = []
     for s in sets:
         print(f"\n{s.name}: {len(s.images)} {s.kind} images", flush=True)
@@ -359,6 +361,8 @@ def print_report(results: dict[str, Any]) -> None:
                   f"eng.traineddata): every call starts a process ({tess['process_start_ms']:.0f} ms for "
                   f"`tesseract --version`) and loads its model ({tess['blank_image_ms']:.0f} ms for a blank image); "
                   "both are in its ms/image.")
+        elif tess:
+            print(f"\nTesseract: {tess.get('status')} ({tess.get('why')})")
         if res.get("untrained"):
             print("\nours: UNTRAINED model, its accuracy is meaningless (times are valid).")
 

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="publish an untrained default-size word model into a temp folder and measure that")
     ap.add_argument("--words-dev", default=str(d) if (d / "labels.tsv").is_file() else None,
                     help="real word and line images (labels.tsv); drawn ones when missing")
-    ap.add_argument("--backend", choices=BACKENDS, default=None, help="runtime backend [runtime default]")
+    ap.add_argument("--backend", choices=BACKENDS, default=None,
+                    help="runtime backend; None: the runtime's default (onnx; tf without onnxruntime)")
     ap.add_argument("--calls", type=int, default=30, help="timed calls per stage (fast stages run for >= 1 s)")
     ap.add_argument("--batch", type=int, default=32, help="batch size of the throughput row")
     ap.add_argument("--http", choices=HTTP_MODES, default="client",

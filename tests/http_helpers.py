@@ -266,3 +266,14 @@ def serve_in_thread(app, threads: int = 4):
         for channel in list(srv._map.values()):
             channel.handle_close()
         thread.join(timeout=10)
+
+
+def stand_in_registry(models: Path, task: str, predictor) -> ModelRegistry:
+    """A registry serving ``task`` from ``predictor`` (a stand-in), with the manifest and dummy weight
+    files the registry checks before it calls the loader."""
+    from tests.conftest import manifest_entry, write_manifest
+
+    (models / f"{task}.keras").write_bytes(b"stand-in")
+    (models / f"{task}.json").write_text("{}", encoding="utf-8")
+    write_manifest(models, [manifest_entry(models, task, task, architecture="stand-in")])
+    return ModelRegistry(models, loaders={task: lambda weights, config: predictor})

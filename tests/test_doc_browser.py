@@ -21,10 +21,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from serving import create_app
-from serving.registry import ModelRegistry
 from tests import test_browser
-from tests.conftest import manifest_entry, write_manifest
-from tests.http_helpers import FakeDocEdges
+from tests.http_helpers import FakeDocEdges, stand_in_registry
 
 # Fixtures and helpers shared with the other browser tests (the same headless Chromium set-up).
 browser = test_browser.browser
@@ -68,16 +66,9 @@ def fake() -> FakeDocEdges:
     return FakeDocEdges()
 
 
-def _doc_registry(models: Path, predictor) -> ModelRegistry:
-    (models / "doc-edges.keras").write_bytes(b"stand-in")
-    (models / "doc-edges.json").write_text("{}", encoding="utf-8")
-    write_manifest(models, [manifest_entry(models, "doc-edges", "doc-edges", architecture="stand-in")])
-    return ModelRegistry(models, loaders={"doc-edges": lambda weights, config: predictor})
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake) -> Iterator[LiveServer]:
-    srv = LiveServer(create_app(registry=_doc_registry(tmp_path_factory.mktemp("doc-models"), fake)))
+    srv = LiveServer(create_app(registry=stand_in_registry(tmp_path_factory.mktemp("doc-models"), "doc-edges", fake)))
     yield srv
     srv.close()
 
@@ -230,7 +221,7 @@ class _KnownPage(FakeDocEdges):
 @pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1 to write docs/screenshots/")
 def test_screenshots(browser, tmp_path):
     path = page_photo(tmp_path / "invoice.jpg.png", _KnownPage.CORNERS.tolist(), (800, 600), lines=True)
-    srv = LiveServer(create_app(registry=_doc_registry(tmp_path, _KnownPage())))
+    srv = LiveServer(create_app(registry=stand_in_registry(tmp_path, "doc-edges", _KnownPage())))
     try:
         for name, width in (("document", 1200), ("document-mobile", 400)):
             open_page(browser, srv, TAB, width=width, mobile=width < 600)

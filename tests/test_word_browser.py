@@ -22,10 +22,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from serving import create_app
-from serving.registry import ModelRegistry
 from tests import test_browser
-from tests.conftest import manifest_entry, write_manifest
-from tests.http_helpers import FakeWord
+from tests.http_helpers import FakeWord, stand_in_registry
 
 # Fixtures and helpers shared with the other browser tests (the same headless Chromium set-up).
 browser = test_browser.browser
@@ -61,16 +59,9 @@ def fake() -> FakeWord:
     return FakeWord()
 
 
-def _word_registry(models: Path, predictor) -> ModelRegistry:
-    (models / "word.keras").write_bytes(b"stand-in")
-    (models / "word.json").write_text("{}", encoding="utf-8")
-    write_manifest(models, [manifest_entry(models, "word", "word", architecture="stand-in")])
-    return ModelRegistry(models, loaders={"word": lambda weights, config: predictor})
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, fake) -> Iterator[LiveServer]:
-    srv = LiveServer(create_app(registry=_word_registry(tmp_path_factory.mktemp("word-models"), fake)))
+    srv = LiveServer(create_app(registry=stand_in_registry(tmp_path_factory.mktemp("word-models"), "word", fake)))
     yield srv
     srv.close()
 

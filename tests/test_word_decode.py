@@ -18,20 +18,9 @@ from handwrite_word_ocr.decode import (
 )
 from handwrite_word_ocr.spelling import Speller, default_lexicon_tree, default_speller, english_words
 from ocr_common.ctc import BLANK, Charset, beam_search_text, best_path
+from tests.test_ctc import frames
 
 CS = Charset(string.ascii_letters + string.digits + " ,.'")
-
-
-def frames(cs: Charset, rows: list[dict[str, float]]) -> np.ndarray:
-    """(T, C) probabilities: each row names some classes ("" = blank); the rest share what is left."""
-    out = np.zeros((len(rows), cs.num_classes))
-    for t, row in enumerate(rows):
-        named = {BLANK if ch == "" else cs.index(ch): p for ch, p in row.items()}
-        rest = (1.0 - sum(named.values())) / (cs.num_classes - len(named))
-        out[t] = rest
-        for i, p in named.items():
-            out[t, i] = p
-    return out
 
 
 def spell(text: str, p: float = 0.9) -> list[dict[str, float]]:

@@ -245,40 +245,16 @@ def word_beam_search_beams(
     return scored
 
 
-def word_beam_search(
-    probs: np.ndarray,
-    charset: Charset,
-    tree: PrefixTree,
-    *,
-    beam_width: int = 25,
-    word_chars: str = DEFAULT_WORD_CHARS,
-    lm_weight: float = 0.0,
-    min_prob: float = 1e-4,
-) -> str:
-    """Best text of :func:`word_beam_search_beams` for one ``(T, C)`` probability matrix."""
-    beams = word_beam_search_beams(
-        probs, charset, tree, beam_width=beam_width, word_chars=word_chars, lm_weight=lm_weight, min_prob=min_prob
-    )
+def word_beam_search(probs: np.ndarray, charset: Charset, tree: PrefixTree, **options) -> str:
+    """Best text of :func:`word_beam_search_beams` (same keyword options) for one ``(T, C)`` matrix."""
+    beams = word_beam_search_beams(probs, charset, tree, **options)
     return beams[0][0] if beams else ""
 
 
-def word_beam_search_batch(
-    probs: np.ndarray,
-    charset: Charset,
-    tree: PrefixTree,
-    *,
-    beam_width: int = 25,
-    word_chars: str = DEFAULT_WORD_CHARS,
-    lm_weight: float = 0.0,
-    min_prob: float = 1e-4,
-) -> list[str]:
+def word_beam_search_batch(probs: np.ndarray, charset: Charset, tree: PrefixTree, **options) -> list[str]:
     """:func:`word_beam_search` over an ``(N, T, C)`` batch."""
     probs = np.asarray(probs)
     if probs.ndim != 3:
         raise ValueError(f"expected probabilities of shape (N, T, C), got {probs.shape}")
-    return [
-        word_beam_search(p, charset, tree, beam_width=beam_width, word_chars=word_chars, lm_weight=lm_weight,
-                         min_prob=min_prob)
-        for p in probs
-    ]
+    return [word_beam_search(p, charset, tree, **options) for p in probs]
 

@@ -51,13 +51,14 @@ def dark_ink(gray: np.ndarray) -> bool:
     return float(np.median(border)) > float(np.median(gray)) or float(np.median(border)) > 127.0
 
 
-def ink_map(image: np.ndarray, max_side: int = _WORK_MAX_SIDE) -> np.ndarray:
+def ink_map(image: np.ndarray, max_side: int = _WORK_MAX_SIDE, flatten_min_side: int = _PHOTO_MIN_SIDE) -> np.ndarray:
     """Ink strength per pixel, float32 in [0, 1], 1 = full ink, whatever the polarity.
 
     For photos the paper brightness is estimated with a morphological closing (removes
     thin strokes, keeps the slowly varying light) so shadows and gradients do not read as ink.
     Images longer than ``max_side`` are shrunk first (a line of handwriting needs more than a
-    character does), so the map may be smaller than the image.
+    character does), so the map may be smaller than the image. Images whose shorter side is under
+    ``flatten_min_side`` are taken as clean crops and not flattened.
     """
     image = np.asarray(image)
     h, w = image.shape[:2]
@@ -69,7 +70,7 @@ def ink_map(image: np.ndarray, max_side: int = _WORK_MAX_SIDE) -> np.ndarray:
     if dark_ink(gray):
         gray = 255.0 - gray
     h, w = gray.shape
-    if min(h, w) >= _PHOTO_MIN_SIDE:
+    if min(h, w) >= flatten_min_side:
         k = max(15, (min(h, w) // 8) | 1)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         # gray is now "ink bright"; the background is the local minimum (opening).

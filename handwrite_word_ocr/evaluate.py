@@ -128,7 +128,7 @@ def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: P
         ax.axis("off")
     for i, ax in enumerate(np.atleast_1d(axes).ravel()[:n]):
         img = images[i]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, aspect="auto")
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, aspect="auto", vmin=0, vmax=255)
         ok = preds[i].lower() == truths[i].lower()
         ax.set_title(f"{preds[i][:28]!r}" + ("" if ok else f"  ({truths[i][:20]})"), fontsize=8,
                      color="green" if ok else "red")

@@ -71,8 +71,15 @@ def fit_word(ink: np.ndarray, height: int = 32, width: int = 128) -> np.ndarray:
 def word_ink(image: np.ndarray) -> np.ndarray:
     """Full-size ink map of a word or line image: float32 [0, 1], 1 = ink, rules removed, contrast
     stretched so the strongest strokes are 1 and paper noise is 0."""
-    ink = remove_rules(ink_map(image, max_side=WORK_MAX_SIDE))
-    on = ink[ink > INK_FLOOR]
+    # Always flattened: a word photographed 40 px high still has shading and a paper gradient,
+    # which unflattened read as a block of ink.
+    ink = remove_rules(ink_map(image, max_side=WORK_MAX_SIDE, flatten_min_side=0))
+    # Paper texture under faint ink survives flattening at a third or so of the stroke contrast:
+    # half of Otsu's ink/paper split is below every stroke and above most of the grain.
+    otsu, _ = cv2.threshold(np.round(ink * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    floor = max(INK_FLOOR, 0.5 * otsu / 255)
+    ink = np.where(ink > floor, ink, 0.0)
+    on = ink[ink > 0]
     if on.size:
         ink = np.clip(ink / max(float(np.percentile(on, 90)), 1e-3), 0.0, 1.0)
     return np.where(ink > INK_FLOOR, ink, 0.0).astype(np.float32)

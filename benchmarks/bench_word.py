@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch", type=int, default=32, help="batch size of the throughput row")
     ap.add_argument("--http", choices=HTTP_MODES, default="client",
                     help="POST /predict/word through Flask's test client, a real server.py, or not at all")
+    ap.add_argument("--train-steps", type=int, default=15, help="timed training steps per head (0: skip)")
     ap.add_argument("--server-timeout", type=float, default=180.0, help="--http server: seconds to wait for /health")
     add_common_args(ap, NAME)
     return ap
@@ -193,6 +194,28 @@ def bench_throughput(predictor, words: list[np.ndarray], batch: int, calls: int,
     return rows
 
 
+def bench_heads(steps: int, batch: int = 64) -> list[dict]:
+    """Training img/s of each sequence head on the same random batch, in this process: what
+    choosing a head costs per epoch (their accuracy is in docs/word.md)."""
+    import keras
+
+    from handwrite_word_ocr.config import WordConfig
+    from handwrite_word_ocr.model import HEADS, build_model, compile_model
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for head in HEADS:
+        cfg = WordConfig(head=head)
+        keras.utils.set_random_seed(0)
+        model = compile_model(build_model(cfg), "adam", 1e-3)
+        x = rng.random((batch, cfg.height, cfg.width, 1), dtype=np.float32)
+        y = rng.integers(1, len(cfg.chars) + 1, (batch, 10)).astype(np.int32)
+        s = summarize(time_calls(lambda m=model, x=x, y=y: m.train_on_batch(x, y), steps, warmup=2))
+        rows.append({"head": head, "params": model.count_params(), "img_per_s": 1e3 * batch / s["median_ms"], **s})
+        print(f"  {head} head: {rows[-1]['img_per_s']:.0f} training img/s", flush=True)
+    return rows
+
+
 def bench_http(models_dir: Path, words: list[np.ndarray], lines: list[np.ndarray], args: argparse.Namespace,
                stack: ExitStack) -> list[dict]:
     """POST /predict/word latency for one word (segment=0) and one line, one request at a time."""
@@ -274,6 +297,10 @@ def main(argv: list[str] | None = None) -> dict:
         stages = bench_stages(predictor, words, lines, args.calls, 0.0 if args.quick else 1.0)
         print("throughput:", flush=True)
         throughput = bench_throughput(predictor, words, args.batch, args.calls, 0.0 if args.quick else 2.0)
+        heads = []
+        if args.train_steps:
+            print("training throughput per head (batch 64):", flush=True)
+            heads = bench_heads(2 if args.quick else args.train_steps)
         http = []
         if args.http != "none":
             print("HTTP:", flush=True)
@@ -288,13 +315,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(markdown_table(throughput, [("what", "model call", ""), ("batch", "batch", "d"),
                                       ("img_per_s", "img/s", ",.0f"), ("median_ms", "median ms / batch", ".1f"),
                                       ("p95_ms", "p95 ms / batch", ".1f")]))
+    if heads:
+        print()
+        print(markdown_table(heads, [("head", "head", ""), ("params", "params", ",d"),
+                                     ("img_per_s", "training img/s", ",.0f"), ("median_ms", "ms / step", ".0f")]))
     if http:
         print()
         print(markdown_table(http, [("endpoint", "POST /predict/word", ""), ("via", "via", ""),
                                     ("median_ms", "median ms", ".1f"), ("p95_ms", "p95 ms", ".1f"),
                                     ("n", "requests", "d")]))
     results = {"images": source, "backend": backend, "untrained": args.untrained, "stages": stages,
-               "throughput": throughput, "http": http}
+               "throughput": throughput, "heads": heads, "http": http}
     write_results(NAME, args.out, args, machine, results)
     return results
 

@@ -22,6 +22,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from serving import create_app
+from serving.registry import ModelRegistry
 from tests import test_browser
 from tests.http_helpers import FakeWord, stand_in_registry
 
@@ -42,12 +43,12 @@ PHRASE = [
 HANDWRITING_FONT = Path("/usr/share/fonts/truetype/fifthhorseman/dkg.ttf")
 
 
-def handwriting(path: Path, size: tuple[int, int] = (800, 200)) -> Path:
+def handwriting(path: Path, size: tuple[int, int] = (800, 200), font_path: Path = HANDWRITING_FONT) -> Path:
     """"hello world / second line" in a handwriting font (type where the font is missing), words
     set far enough apart for the stand-in to split them."""
     img = Image.new("L", size, 250)
     d = ImageDraw.Draw(img)
-    font = ImageFont.truetype(str(HANDWRITING_FONT), 62) if HANDWRITING_FONT.is_file() else ImageFont.load_default(56)
+    font = ImageFont.truetype(str(font_path), 62) if font_path.is_file() else ImageFont.load_default(56)
     for text, x, y in (("hello", 40, -6), ("world", 300, 0), ("second", 60, 90), ("line", 390, 84)):
         d.text((x, y), text, font=font, fill=25)
     img.save(path)
@@ -264,3 +265,32 @@ def test_handwriting_sample_is_split_as_the_tests_expect(tmp_path):
     image = np.asarray(Image.open(handwriting(tmp_path / "note.png")))
     (result,) = FakeWord().predict([image])
     assert result.to_dict()["text"] == "hello world\nsecond line"
+
+
+@pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1 to write docs/screenshots/")
+def test_screenshots_shipped_model(browser, tmp_path):
+    """The screenshots for the docs, read by the shipped model (models/), not the stand-in."""
+    registry = ModelRegistry(Path(__file__).resolve().parent.parent / "models")
+    if "word" not in registry.by_task or not registry.by_task["word"].ready:
+        pytest.skip("no shipped word model")
+    # In Klee, a font the shipped model never trained on (handwrite_word_ocr.synth.HELD_OUT_FAMILIES).
+    klee = Path("/usr/share/fonts/truetype/klee/KleeOne-Regular.ttf")
+    png = handwriting(tmp_path / "note.png", font_path=klee).read_bytes()
+    note = "data:image/png;base64," + base64.b64encode(png).decode()
+    srv = LiveServer(create_app(registry=registry))
+    try:
+        for name, width in (("word", 1200), ("word-mobile", 375)):
+            open_page(browser, srv, TAB, width=width, mobile=width < 600)
+            browser.execute_async_script(
+                "const [id, url, done] = arguments, img = new Image();"
+                "const ctx = document.getElementById(id + '-canvas').getContext('2d');"
+                "img.onload = () => { ctx.drawImage(img, 0, 0); done(); };"
+                "img.src = url;",
+                TAB, note,
+            )
+            browser.find_element(By.ID, f"{TAB}-read").click()
+            wait(browser).until(lambda d: (d.find_element(By.ID, f"{TAB}-reading").text or "").strip())
+            screenshot(browser, name, width)
+    finally:
+        set_viewport(browser, 1200)
+        srv.close()

@@ -238,6 +238,17 @@ def test_mobile_layout_and_writing_with_a_finger(browser, server, fake):
         set_viewport(browser, 1200)
 
 
+def paint(driver, url: str) -> None:
+    """Paint an image (a data URL) onto the Word pad, as if it had been written there."""
+    driver.execute_async_script(
+        "const [id, url, done] = arguments, img = new Image();"
+        "const ctx = document.getElementById(id + '-canvas').getContext('2d');"
+        "img.onload = () => { ctx.drawImage(img, 0, 0); done(); };"
+        "img.src = url;",
+        TAB, url,
+    )
+
+
 @pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1 to write docs/screenshots/")
 def test_screenshots(browser, server, fake, tmp_path):
     # The note is painted onto the pad (the stand-in names the words it finds "hello world second line").
@@ -245,13 +256,7 @@ def test_screenshots(browser, server, fake, tmp_path):
     try:
         for name, width in (("word", 1200), ("word-mobile", 375)):
             open_page(browser, server, TAB, width=width, mobile=width < 600)
-            browser.execute_async_script(
-                "const [id, url, done] = arguments, img = new Image();"
-                "const ctx = document.getElementById(id + '-canvas').getContext('2d');"
-                "img.onload = () => { ctx.drawImage(img, 0, 0); done(); };"
-                "img.src = url;",
-                TAB, note,
-            )
+            paint(browser, note)
             before = len(fake.calls)
             browser.find_element(By.ID, f"{TAB}-read").click()
             reading(browser, before, fake, "hello world\nsecond line")
@@ -281,13 +286,7 @@ def test_screenshots_shipped_model(browser, tmp_path):
     try:
         for name, width in (("word", 1200), ("word-mobile", 375)):
             open_page(browser, srv, TAB, width=width, mobile=width < 600)
-            browser.execute_async_script(
-                "const [id, url, done] = arguments, img = new Image();"
-                "const ctx = document.getElementById(id + '-canvas').getContext('2d');"
-                "img.onload = () => { ctx.drawImage(img, 0, 0); done(); };"
-                "img.src = url;",
-                TAB, note,
-            )
+            paint(browser, note)
             browser.find_element(By.ID, f"{TAB}-read").click()
             wait(browser).until(lambda d: (d.find_element(By.ID, f"{TAB}-reading").text or "").strip())
             screenshot(browser, name, width)

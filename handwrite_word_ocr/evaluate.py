@@ -143,19 +143,11 @@ def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: P
 def _sets(args) -> dict[str, tuple[list[np.ndarray], list[str], bool]]:
     """name -> (images, truths, read through the segmenter)."""
     from handwrite_word_ocr.data import load_labelled_folder, load_shards
-    from handwrite_word_ocr.synth import render_shards
+    from handwrite_word_ocr.synth import render_heldout
     from ocr_common.shards import shard_files
 
     sets: dict[str, tuple[list[np.ndarray], list[str], bool]] = {}
-    synth = Path(args.synth_dir)
-    letters = Path(args.letters_dir)
-    for name, split, seed in (("heldout-fonts", "heldout", 2), ("heldout-letters", "letters-heldout", 3)):
-        folder = synth / split
-        if not shard_files(folder):
-            if split == "letters-heldout" and not letters.is_dir():
-                continue
-            render_shards(folder, args.n_synth, split=split, seed=seed, shard_size=1000,
-                          letters_root=letters if split == "letters-heldout" else None)
+    for name, folder in render_heldout(args.synth_dir, args.n_synth, letters_root=args.letters_dir).items():
         x, texts, _ = load_shards(shard_files(folder), args.n_synth)
         sets[name] = ([255 - im for im in x], texts, False)  # back to dark ink on paper, as a photo is
     if args.words_dev:

@@ -11,7 +11,6 @@ read in one batch, and the words are joined by spaces and the lines by newlines.
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,20 +54,6 @@ def config_path_for(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-@functools.lru_cache(maxsize=1)
-def _lexicon():
-    from handwrite_word_ocr.spelling import default_lexicon_tree
-
-    return default_lexicon_tree()
-
-
-@functools.lru_cache(maxsize=1)
-def _speller():
-    from handwrite_word_ocr.spelling import default_speller
-
-    return default_speller()
-
-
 def decoder(name: str, beam_width: int = 25) -> Callable[[np.ndarray, Charset], str]:
     """The decoding function called ``name`` (one of :data:`DECODERS`)."""
     if name == "best-path":
@@ -76,11 +61,15 @@ def decoder(name: str, beam_width: int = 25) -> Callable[[np.ndarray, Charset], 
     if name == "beam":
         return lambda p, cs: beam_search_text(p, cs, beam_width=min(beam_width, 10))
     if name == "beam+spell":
-        return lambda p, cs: _speller().correct(beam_search_text(p, cs, beam_width=min(beam_width, 10)))
+        from handwrite_word_ocr.spelling import default_speller
+
+        return lambda p, cs: default_speller().correct(beam_search_text(p, cs, beam_width=min(beam_width, 10)))
     if name == "word-beam":
         from handwrite_word_ocr.decode import word_beam_search
+        from handwrite_word_ocr.spelling import default_lexicon_tree
 
-        return lambda p, cs: word_beam_search(p, cs, _lexicon(), beam_width=beam_width, lm_weight=LM_WEIGHT)
+        return lambda p, cs: word_beam_search(p, cs, default_lexicon_tree(), beam_width=beam_width,
+                                              lm_weight=LM_WEIGHT)
     raise ValueError(f"unknown decoder {name!r}; choose one of {list(DECODERS)}")
 
 
@@ -101,8 +90,10 @@ class WordPredictor:
                                     batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
         self.beam_width = beam_width
         if warm_lexicon:
-            _lexicon()
-            _speller()
+            from handwrite_word_ocr.spelling import default_lexicon_tree, default_speller
+
+            default_lexicon_tree()
+            default_speller()
 
     @property
     def backend(self) -> str:
@@ -130,28 +121,26 @@ class WordPredictor:
                 decoder_name: str | None = None) -> list[WordResult]:
         """Decoded images -> one :class:`WordResult` each. ``segment=False`` reads each image as one
         word; ``lexicon=False`` decodes without the dictionary (beam search, no spelling)."""
-        from handwrite_word_ocr.segment import crop_words, segment_words
+        from handwrite_word_ocr.segment import WordBox, crop_words, segment_words
 
         name = decoder_name or (LEXICON_DECODER if lexicon else FREE_DECODER)
-        jobs: list[tuple[int, list[list[int]], list[int], list[np.ndarray]]] = []
-        for i, img in enumerate(images):
-            h, w = img.shape[:2]
+        # Per image: its word boxes with their line index, and the crops to read.
+        jobs: list[tuple[list[WordBox], list[np.ndarray]]] = []
+        for img in images:
             if segment:
                 boxes = segment_words(img)
-                crops = crop_words(img, boxes)
-                jobs.append((i, [b.box for b in boxes], [b.line for b in boxes], crops))
+                jobs.append((boxes, crop_words(img, boxes)))
             else:
-                jobs.append((i, [[0, 0, w, h]], [0], [img]))
+                h, w = img.shape[:2]
+                jobs.append(([WordBox(0, 0, w, h, 0)], [img]))
         # All words of all images in one model call: the runtime batches them.
-        readings = self.read_words([c for j in jobs for c in j[3]], name)
-        results, k = [], 0
-        for _, boxes, lines, _crops in jobs:
+        readings = iter(self.read_words([c for _, crops in jobs for c in crops], name))
+        results = []
+        for boxes, _ in jobs:
             words = []
-            for box, line in zip(boxes, lines):
-                text, conf = readings[k]
-                k += 1
+            for box, (text, conf) in zip(boxes, readings):
                 if text.strip():
-                    words.append(WordReading(text.strip(), [int(v) for v in box], int(line), conf))
+                    words.append(WordReading(text.strip(), box.box, box.line, conf))
             results.append(WordResult(join_lines(words), words))
         return results
 

@@ -98,16 +98,11 @@ def can_render(font_path: str, text: str) -> bool:
     return all(c in cmap for c in text if c != " ")
 
 
-@functools.lru_cache(maxsize=256)
-def _font(font_path: str, px: int):
-    from PIL import ImageFont
-
-    return ImageFont.truetype(font_path, px)
-
-
 def _draw(text: str, font_path: str, px: int, stroke: int) -> tuple[np.ndarray, int]:
     """Ink coverage of ``text`` drawn at ``px`` (float32 [0, 1]) and the baseline row."""
     from PIL import Image, ImageDraw
+
+    from handwrite_digit_ocr.synth import _font
 
     font = _font(font_path, px)
     left, top, right, bottom = font.getbbox(text, anchor="ls", stroke_width=stroke)
@@ -422,3 +417,23 @@ def render_shards(out_dir: str | Path, n: int, *, split: str = "train", seed: in
                                height=height, width=width)
     return shards.render_shards(out_dir, n, render, shard_size=shard_size, workers=workers,
                                 complete=lambda p, c: shards.has_rows(p, "texts", c, {"images", "texts", "sources"}))
+
+
+# Held-out evaluation sets: name -> (split, seed). Training and evaluate render them the same way.
+HELDOUT_SETS: dict[str, tuple[str, int]] = {"heldout-fonts": ("heldout", 2), "heldout-letters": ("letters-heldout", 3)}
+
+
+def render_heldout(synth_dir: str | Path, n: int, *, letters_root: str | Path | None = None,
+                   width: int = 128) -> dict[str, Path]:
+    """The held-out sets of ``synth_dir`` (``heldout``, ``letters-heldout``) with at least ``n``
+    words each, rendered where short; the letter set only when ``letters_root`` has the crops."""
+    out = {}
+    for name, (split, seed) in HELDOUT_SETS.items():
+        letters = split == "letters-heldout"
+        if letters and (letters_root is None or not Path(letters_root).is_dir()):
+            continue
+        folder = Path(synth_dir) / split
+        render_shards(folder, n, split=split, seed=seed, width=width, shard_size=1000,
+                      letters_root=letters_root if letters else None)
+        out[name] = folder
+    return out

@@ -45,35 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-class CerCallback:
-    """Best-path CER on the held-out words after every epoch, logged as ``val_cer``."""
+def cer_callback(x, texts: list[str], charset):
+    """A callback logging the best-path CER (``val_cer``) and word accuracy on held-out words after
+    every epoch. Best path is an argmax per frame, so it runs on the logits as they are."""
+    import keras
 
-    def __new__(cls, x, texts, charset):
-        import keras
+    from ocr_common.ctc import best_path_batch, text_metrics
 
-        from ocr_common.ctc import best_path_batch, text_metrics
+    class CerCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            preds = best_path_batch(self.model.predict(x, batch_size=256, verbose=0), charset)
+            m = text_metrics(preds, texts)
+            if logs is not None:
+                logs["val_cer"] = m["cer"]
+                logs["val_word_acc"] = m["word_accuracy"]
+            print(f"\nheld-out best path: CER {m['cer']:.4f}, word accuracy {m['word_accuracy']:.4f}", flush=True)
 
-        class _Cer(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                import numpy as np
-
-                logits = self.model.predict(x, batch_size=256, verbose=0)
-                e = np.exp(logits - logits.max(-1, keepdims=True))
-                preds = best_path_batch(e / e.sum(-1, keepdims=True), charset)
-                m = text_metrics(preds, texts)
-                if logs is not None:
-                    logs["val_cer"] = m["cer"]
-                    logs["val_word_acc"] = m["word_accuracy"]
-                print(f"\nheld-out best path: CER {m['cer']:.4f}, word accuracy {m['word_accuracy']:.4f}", flush=True)
-
-        return _Cer()
+    return CerCallback()
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     from handwrite_word_ocr.data import tf_dataset, validation_arrays
     from handwrite_word_ocr.model import build_model, compile_model
-    from handwrite_word_ocr.synth import render_shards
+    from handwrite_word_ocr.synth import HELDOUT_SETS, render_heldout, render_shards
     from ocr_common.ctc import Charset
     from ocr_common.shards import shard_files
     from ocr_common.training import TrainingRun
@@ -84,14 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     synth = Path(args.synth_dir)
     letters = Path(args.letters_dir)
     if not args.no_render:
-        render_shards(synth / "heldout", args.n_val, split="heldout", seed=2, width=cfg.width, shard_size=1000)
-        if letters.is_dir():
-            render_shards(synth / "letters-heldout", args.n_val, split="letters-heldout", seed=3, letters_root=letters,
-                          width=cfg.width, shard_size=1000)
+        render_heldout(synth, args.n_val, letters_root=letters, width=cfg.width)
         render_shards(synth / "train", args.n_train, split="train", seed=1, width=cfg.width,
                       letters_root=letters if letters.is_dir() else None)
     train_folders = [synth / "train"]
-    held = [f for f in (synth / "heldout", synth / "letters-heldout") if shard_files(f)]
+    held = [f for f in (synth / split for split, _ in HELDOUT_SETS.values()) if shard_files(f)]
     if args.iam:
         from handwrite_word_ocr.data import iam_shards
 
@@ -111,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,
                    title=f"CRNN ({cfg.head} head) on synthetic handwriting", monitor="val_cer", mode="min",
                    summary={"head": cfg.head, "units": cfg.units},
-                   metric_callbacks=[CerCallback(x_val, val_texts, charset)])
+                   metric_callbacks=[cer_callback(x_val, val_texts, charset)])
+
 
 if __name__ == "__main__":
     main()

@@ -43,22 +43,6 @@ class Predictor(Protocol):
         ...
 
 
-def _load_char(model_path: Path, config_path: Path | None, *, backend: str | None = None,
-               batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
-    """``backend``: "tf" or "onnx" (None: the runtime's default); ``batching``: merge concurrent
-    requests into one model call (None: the runtime's default; on when ``batch_wait_ms`` > 0),
-    waiting at most ``batch_wait_ms`` for company (0: greedy)."""
-    # Imported here so that importing the server does not pull in TensorFlow until a model loads.
-    from handwrite_digit_ocr.config import CharConfig
-    from handwrite_digit_ocr.predict import CharPredictor
-    from ocr_common.config import load_config
-
-    _check_keras_archive(model_path)
-    config = load_config(CharConfig, config_path) if config_path is not None else None
-    return CharPredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
-                         max_wait_ms=batch_wait_ms)
-
-
 def _check_keras_archive(model_path: Path) -> None:
     # Only the Keras v3 archive honours safe_mode in every Keras version; legacy HDF5 ignored it
     # before Keras 3.11.3 (CVE-2025-9905), so a manifest naming an .h5 file is refused outright.
@@ -73,33 +57,41 @@ def _batching(batching: bool | None, batch_wait_ms: float) -> bool:
     return (DEFAULT_BATCHING or batch_wait_ms > 0) if batching is None else batching
 
 
-def _load_doc_edges(model_path: Path, config_path: Path | None, *, backend: str | None = None,
-                    batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
-    """The document predictor: the network named by the manifest (HED or corner heatmaps, as its
-    config says), the quadrilateral finder and full-resolution refinement; also answers ``/scan``."""
-    from doc_edge_detection.config import DocEdgeConfig
-    from doc_edge_detection.predict import DocEdgePredictor
-    from ocr_common.config import load_config
+def predictor_loader(predictor: str, config: str) -> Callable[..., Predictor]:
+    """A loader for a task whose predictor class (``"package.module:Class"``) takes the weights,
+    its config (class ``config``, read from the JSON beside the weights) and the runtime options.
 
-    _check_keras_archive(model_path)
-    config = load_config(DocEdgeConfig, config_path) if config_path is not None else None
-    return DocEdgePredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
-                            max_wait_ms=batch_wait_ms)
+    The loader's options: ``backend`` "tf" or "onnx" (None: the runtime's default); ``batching``:
+    merge concurrent requests into one model call (None: the runtime's default; on when
+    ``batch_wait_ms`` > 0), waiting at most ``batch_wait_ms`` for company (0: greedy). The
+    classes are imported when a model loads, so importing the server does not pull in TensorFlow."""
+
+    def load(model_path: Path, config_path: Path | None, *, backend: str | None = None,
+             batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
+        import importlib
+
+        from ocr_common.config import load_config
+
+        def resolve(name: str):
+            module, _, attr = name.partition(":")
+            return getattr(importlib.import_module(module), attr)
+
+        _check_keras_archive(model_path)
+        cfg = load_config(resolve(config), config_path) if config_path is not None else None
+        return resolve(predictor)(model_path, config=cfg, backend=backend,
+                                  batching=_batching(batching, batch_wait_ms), max_wait_ms=batch_wait_ms)
+
+    return load
 
 
-def _load_word(model_path: Path, config_path: Path | None, *, backend: str | None = None,
-               batching: bool | None = None, batch_wait_ms: float = 0.0) -> Predictor:
-    """The word predictor: the CRNN named by the manifest, the word segmenter and the decoders.
-    Its ``predict`` takes the query flags ``segment`` and ``lexicon`` as keyword arguments; the
-    lexicon and the speller are built here, once, so the first request does not pay for them."""
-    from handwrite_word_ocr.config import WordConfig
-    from handwrite_word_ocr.predict import WordPredictor
-    from ocr_common.config import load_config
-
-    _check_keras_archive(model_path)
-    config = load_config(WordConfig, config_path) if config_path is not None else None
-    return WordPredictor(model_path, config=config, backend=backend, batching=_batching(batching, batch_wait_ms),
-                         max_wait_ms=batch_wait_ms)
+# The character predictor (digits, letters); the document predictor (HED or corner heatmaps, as
+# its config says, the quadrilateral finder and refinement; also answers /scan); the word
+# predictor (CRNN, segmenter and decoders; it builds its lexicon and speller at load time, so the
+# first request does not pay for them).
+_load_char = predictor_loader("handwrite_digit_ocr.predict:CharPredictor", "handwrite_digit_ocr.config:CharConfig")
+_load_doc_edges = predictor_loader("doc_edge_detection.predict:DocEdgePredictor",
+                                   "doc_edge_detection.config:DocEdgeConfig")
+_load_word = predictor_loader("handwrite_word_ocr.predict:WordPredictor", "handwrite_word_ocr.config:WordConfig")
 
 
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not

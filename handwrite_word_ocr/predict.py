@@ -107,42 +107,42 @@ class WordPredictor:
         batch = normalize_batch(crops, self.config.height, self.config.width)
         return self.runtime.run(batch)[0]
 
-    def read_words(self, crops: list[np.ndarray], decoder_name: str = LEXICON_DECODER) -> list[tuple[str, float]]:
-        """``(text, confidence)`` for each word image."""
-        if not crops:
-            return []
+    def locate(self, images: list[np.ndarray], segment: bool = True) -> list[tuple[list, np.ndarray]]:
+        """Per image: its word boxes (:class:`~handwrite_word_ocr.segment.WordBox`, reading order)
+        and their character probabilities ``(words, frames, classes)``, all words of all images in
+        one model call. ``segment=False``: the whole image is one word."""
+        from handwrite_word_ocr.segment import WordBox, crop_words, segment_words
+
+        boxes, crops = [], []
+        for img in images:
+            if segment:
+                b = segment_words(img)
+                crops += crop_words(img, b)
+            else:
+                h, w = img.shape[:2]
+                b = [WordBox(0, 0, w, h, 0)]
+                crops.append(img)
+            boxes.append(b)
+        probs = self.probabilities(crops) if crops else np.zeros((0, self.config.frames, self.charset.num_classes))
+        splits = np.cumsum([len(b) for b in boxes])[:-1]
+        return list(zip(boxes, np.split(probs, splits)))
+
+    def assemble(self, boxes: list, probs: np.ndarray, decoder_name: str = LEXICON_DECODER) -> WordResult:
+        """One image's reading from :meth:`locate`'s boxes and probabilities."""
         decode = decoder(decoder_name, self.beam_width)
-        out = []
-        for p in self.probabilities(crops):
-            out.append((decode(p, self.charset), round(float(sequence_confidence(p)), 6)))
-        return out
+        words = []
+        for box, p in zip(boxes, probs):
+            text = decode(p, self.charset).strip()
+            if text:
+                words.append(WordReading(text, box.box, box.line, round(float(sequence_confidence(p)), 6)))
+        return WordResult(join_lines(words), words)
 
     def predict(self, images: list[np.ndarray], segment: bool = True, lexicon: bool = True,
                 decoder_name: str | None = None) -> list[WordResult]:
         """Decoded images -> one :class:`WordResult` each. ``segment=False`` reads each image as one
         word; ``lexicon=False`` decodes without the dictionary (beam search, no spelling)."""
-        from handwrite_word_ocr.segment import WordBox, crop_words, segment_words
-
         name = decoder_name or (LEXICON_DECODER if lexicon else FREE_DECODER)
-        # Per image: its word boxes with their line index, and the crops to read.
-        jobs: list[tuple[list[WordBox], list[np.ndarray]]] = []
-        for img in images:
-            if segment:
-                boxes = segment_words(img)
-                jobs.append((boxes, crop_words(img, boxes)))
-            else:
-                h, w = img.shape[:2]
-                jobs.append(([WordBox(0, 0, w, h, 0)], [img]))
-        # All words of all images in one model call: the runtime batches them.
-        readings = iter(self.read_words([c for _, crops in jobs for c in crops], name))
-        results = []
-        for boxes, _ in jobs:
-            words = []
-            for box, (text, conf) in zip(boxes, readings):
-                if text.strip():
-                    words.append(WordReading(text.strip(), box.box, box.line, conf))
-            results.append(WordResult(join_lines(words), words))
-        return results
+        return [self.assemble(boxes, probs, name) for boxes, probs in self.locate(images, segment)]
 
 
 def join_lines(words: list[WordReading]) -> str:

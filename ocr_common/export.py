@@ -124,6 +124,17 @@ def export_savedmodel(model, path: str | Path) -> Path:
     return path
 
 
+# How many times an ONNX export is tried before a wrong output rank is an error (see export_onnx).
+_ONNX_ATTEMPTS = 5
+
+
+def keras_outputs(model) -> list:
+    """The model's symbolic outputs as a flat list, in Keras' order."""
+    import keras
+
+    return keras.tree.flatten(model.outputs)
+
+
 def export_onnx(model, path: str | Path, opset: int | None = None) -> Path:
     """Write an ONNX file (opset ``opset``, tf2onnx's default when None) with a dynamic batch axis
     named ``batch``; the result is validated with ``onnx.checker``."""
@@ -135,13 +146,24 @@ def export_onnx(model, path: str | Path, opset: int | None = None) -> Path:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with warnings.catch_warnings():
-            # Keras' numpy-2 shim for tf2onnx probes ``np.object``, which numpy >= 2.3 warns about.
-            warnings.filterwarnings("ignore", message=r".*np\.object.*", category=FutureWarning)
-            model.export(
-                str(tmp), format="onnx", input_signature=_input_signature(model), opset_version=opset, verbose=False
-            )
-        proto = onnx.load(str(tmp))
+        for attempt in range(1, _ONNX_ATTEMPTS + 1):
+            with warnings.catch_warnings():
+                # Keras' numpy-2 shim for tf2onnx probes ``np.object``, which numpy >= 2.3 warns about.
+                warnings.filterwarnings("ignore", message=r".*np\.object.*", category=FutureWarning)
+                model.export(
+                    str(tmp), format="onnx", input_signature=_input_signature(model), opset_version=opset,
+                    verbose=False,
+                )
+            proto = onnx.load(str(tmp))
+            got = [len(v.type.tensor_type.shape.dim) for v in proto.graph.output]
+            want = [len(t.shape) for t in keras_outputs(model)]
+            if got == want:
+                break
+            # tf2onnx 1.17's transpose optimiser now and then (about one export in ten of a model
+            # with two 1-channel outputs) drops the Squeeze after a shared Reshape, leaving an
+            # output with an extra leading axis. Its passes are not seeded, so exporting again fixes it.
+            if attempt == _ONNX_ATTEMPTS:
+                raise RuntimeError(f"tf2onnx gave output ranks {got} for Keras' {want} in {attempt} attempts")
         # tf2onnx names the free batch axis "unk__N"; a stable name reads better in Netron / serving logs.
         for value in list(proto.graph.input) + list(proto.graph.output):
             dims = value.type.tensor_type.shape.dim

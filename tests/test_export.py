@@ -132,3 +132,39 @@ def test_onnx_export_keeps_free_axes_free(toy_model, tmp_path):
     assert len(got) == len(expected)  # and in Keras' order: side and fused share a shape, not values
     for e, g in zip(expected, got, strict=True):
         assert e.shape == g.shape and np.max(np.abs(e - g)) < ATOL
+
+
+def test_onnx_export_retries_a_conversion_with_wrong_output_ranks(tmp_path, monkeypatch):
+    """tf2onnx now and then returns an output with an extra axis; export_onnx exports again, and
+    gives up with an error (never a broken file) when every attempt is wrong."""
+    import keras
+
+    from ocr_common import export as export_mod
+
+    def build(rank3: bool):
+        inp = keras.Input((4, 4, 1), name="image")
+        out = keras.layers.Conv2D(1, 1)(inp)
+        if rank3:
+            out = keras.layers.Reshape((16, 1))(out)
+        return keras.Model(inp, out)
+
+    good, wrong = build(False), build(True)
+    calls = []
+    real_export = keras.Model.export
+
+    def flaky_export(self, path, **kw):
+        calls.append(path)
+        return real_export(wrong if len(calls) == 1 or self is wrong else good, path, **kw)
+
+    monkeypatch.setattr(keras.Model, "export", flaky_export)
+    out = export_onnx(good, tmp_path / "ok.onnx")
+    assert len(calls) == 2 and check_parity(good, out, "onnx") < ATOL
+
+    monkeypatch.setattr(export_mod, "_ONNX_ATTEMPTS", 2)
+    # A model whose every export has the wrong rank: compare the 3-D output to a 4-D Keras model.
+    calls.clear()
+    monkeypatch.setattr(keras.Model, "export", lambda self, path, **kw: real_export(wrong, path, **kw))
+    with pytest.raises(RuntimeError, match="output ranks"):
+        export_onnx(good, tmp_path / "bad.onnx")
+    assert not (tmp_path / "bad.onnx").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.onnx"]

@@ -102,19 +102,6 @@ def evaluate_words(predictor: WordPredictor, images: list[np.ndarray], truths: l
         ms = shared_ms + 1000 * (time.perf_counter() - t0) / max(len(images), 1)
         out[name] = {**text_metrics(preds, truths), "ms_per_image": round(ms, 2), "preds": preds}
     return out
-    t0 = time.perf_counter()
-    probs = np.concatenate([predictor.probabilities(images[i : i + 256]) for i in range(0, len(images), 256)])
-    model_ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
-    for name in decoders:
-        decode = decoder(name, predictor.beam_width)
-        t0 = time.perf_counter()
-        preds = []
-        for p in probs:
-            preds.append(decode(p, predictor.charset).strip())
-            bar.add(1)
-        ms = model_ms + 1000 * (time.perf_counter() - t0) / max(len(images), 1)
-        out[name] = {**text_metrics(preds, truths), "ms_per_image": round(ms, 2), "preds": preds}
-    return out
 
 
 def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: Path, title: str, n: int = 40) -> Path:

@@ -1,0 +1,1 @@
+"""CTPN text-line detector: anchors, targets, model, text-line builder and NMS."""

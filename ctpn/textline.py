@@ -1,0 +1,198 @@
+"""From CTPN outputs to text lines: decode the proposals, chain them into lines (paper sec. 3.3
+and its text-line construction), fit slanted quads, refine the ends, and match lines for evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ctpn.anchors import decode_vertical, make_anchors
+from ctpn.config import CTPNConfig
+from ctpn.nms import nms
+from ctpn.targets import SIDE_RANGE
+
+LINE_NMS_IOU = 0.3
+
+
+@dataclass(eq=False)  # compared by identity: a box is an array
+class TextLine:
+    """A detected line: ``box`` ``(4, 2)`` float32 quad ``[tl, tr, br, bl]`` in image pixels,
+    ``score`` the mean score of its ``n`` proposals."""
+
+    box: np.ndarray
+    score: float
+    n: int
+
+
+def decode_proposals(
+    probs: np.ndarray, reg: np.ndarray, side: np.ndarray, cfg: CTPNConfig, score_threshold: float = 0.7
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's outputs -> ``(boxes (N, 4) xyxy, scores (N,), side offsets (N,))`` of the anchors
+    scoring at least ``score_threshold``, with the vertical regression applied.
+
+    ``probs`` ``(H, W, k)``; ``reg`` ``(H, W, 2k)`` or ``(H, W, k, 2)``; ``side`` ``(H, W, k)``."""
+    h, w, k = np.shape(probs)
+    anchors = make_anchors(h, w, cfg)
+    p = np.asarray(probs, np.float32).reshape(-1)
+    keep = np.flatnonzero(p >= score_threshold)
+    deltas = np.asarray(reg, np.float32).reshape(-1, 2)[keep]
+    boxes = decode_vertical(anchors[keep], deltas)
+    return boxes, p[keep], np.asarray(side, np.float32).reshape(-1)[keep]
+
+
+def _best_neighbours(
+    boxes: np.ndarray, scores: np.ndarray, direction: int, max_gap: float, min_v_overlap: float, min_size_sim: float
+) -> np.ndarray:
+    """For each proposal, the index of its best neighbour to the right (``direction`` 1) or left
+    (-1), or -1: among the proposals within ``max_gap`` px (by x0) that overlap it enough
+    vertically and have a similar height, those in the nearest column, the highest-scoring one."""
+    x0, y0, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 3]
+    hgt = np.maximum(y1 - y0, 1e-6)
+    order = np.argsort(x0, kind="stable")
+    xs = x0[order]
+    out = np.full(len(boxes), -1, np.int64)
+    for x in np.unique(x0):  # one column of proposals at a time keeps the matrices small
+        mine = np.flatnonzero(x0 == x)
+        lo, hi = (x, x + max_gap) if direction > 0 else (x - max_gap, x)
+        cand = order[np.searchsorted(xs, lo, "right" if direction > 0 else "left"):
+                     np.searchsorted(xs, hi, "right" if direction > 0 else "left")]
+        if len(cand) == 0:
+            continue
+        inter = np.minimum(y1[mine, None], y1[cand]) - np.maximum(y0[mine, None], y0[cand])
+        small = np.minimum(hgt[mine, None], hgt[cand])
+        ok = (inter / small >= min_v_overlap) & (small / np.maximum(hgt[mine, None], hgt[cand]) >= min_size_sim)
+        dist = np.where(ok, np.abs(x0[cand] - x)[None, :], np.inf)
+        nearest = ok & (dist == dist.min(axis=1, keepdims=True))
+        pick = np.where(nearest, scores[cand][None, :], -np.inf).argmax(axis=1)
+        found = ok.any(axis=1)
+        out[mine[found]] = cand[pick[found]]
+    return out
+
+
+def _components(n: int, edges: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Connected components (union-find) of ``n`` nodes, as index arrays."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in edges:
+        parent[root(a)] = root(b)
+    roots = np.array([root(i) for i in range(n)])
+    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares line ``y = a x + b``; flat through the mean when x does not vary."""
+    if np.ptp(x) < 1e-6:
+        return 0.0, float(np.mean(y))
+    a, b = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
+def build_lines(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    side_offsets: np.ndarray | None,
+    image_shape: tuple[int, ...],
+    cfg: CTPNConfig,
+    *,
+    max_gap: float = 50,
+    min_v_overlap: float = 0.7,
+    min_size_sim: float = 0.7,
+    min_score: float = 0.9,
+    min_proposals: int = 2,
+) -> list[TextLine]:
+    """Chain proposals ``(N, 4)`` xyxy into text lines, in reading order.
+
+    Proposal i is joined to its best successor j (see :func:`_best_neighbours`) when i is also
+    j's best predecessor, or scores as high: the paper's mutual-pairing rule, so a stray proposal
+    in a gap cannot bridge two lines. Each chain of at least ``min_proposals`` becomes a quad whose
+    top and bottom edges are least-squares lines through the proposals' tops and bottoms against
+    their centre x (slant kept); its ends move by the side offsets of the end proposals when
+    given; chains with mean score below ``min_score`` are dropped, overlapping lines are NMS-ed.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if len(boxes) == 0:
+        return []
+    args = (max_gap, min_v_overlap, min_size_sim)
+    succ = _best_neighbours(boxes, scores, 1, *args)
+    pred = _best_neighbours(boxes, scores, -1, *args)
+    edges = [(i, int(j)) for i, j in enumerate(succ) if j >= 0 and scores[i] >= scores[pred[j]]]
+
+    img_h, img_w = image_shape[:2]
+    aw = cfg.anchor_width
+    lines, boxes_xyxy = [], []
+    for g in _components(len(boxes), edges):
+        if len(g) < min_proposals:
+            continue
+        score = float(scores[g].mean())
+        if score < min_score:
+            continue
+        b = boxes[g]
+        cx = (b[:, 0] + b[:, 2]) / 2
+        x_left, x_right = b[:, 0].min(), b[:, 2].max()
+        if side_offsets is not None:
+            o = np.clip(np.asarray(side_offsets, np.float64).reshape(-1)[g], -SIDE_RANGE / aw, SIDE_RANGE / aw)
+            # Side targets are learnt only near the ends (+-2 anchor widths), hence the clip.
+            il, ir = b[:, 0].argmin(), b[:, 2].argmax()
+            left, right = cx[il] + o[il] * aw, cx[ir] + o[ir] * aw
+            if left < right:
+                x_left, x_right = left, right
+        (at, bt), (ab, bb) = _fit(cx, b[:, 1]), _fit(cx, b[:, 3])
+        quad = np.array(
+            [[x_left, at * x_left + bt], [x_right, at * x_right + bt], [x_right, ab * x_right + bb],
+             [x_left, ab * x_left + bb]]
+        )
+        quad[:, 0] = np.clip(quad[:, 0], 0, img_w)
+        quad[:, 1] = np.clip(quad[:, 1], 0, img_h)
+        lines.append(TextLine(box=quad.astype(np.float32), score=score, n=len(g)))
+        boxes_xyxy.append([*quad.min(axis=0), *quad.max(axis=0)])
+    if not lines:
+        return []
+    keep = nms(np.array(boxes_xyxy), np.array([t.score for t in lines]), LINE_NMS_IOU)
+    return reading_order([lines[i] for i in keep])
+
+
+def reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Top to bottom, then left to right: lines whose centre y falls within the vertical extent of
+    a row's first line share that row (side-by-side columns, a line broken by a wide gap)."""
+    rows: list[list[TextLine]] = []
+    for line in sorted(lines, key=lambda t: float(t.box[:, 1].mean())):
+        cy = float(line.box[:, 1].mean())
+        if rows and rows[-1][0].box[:, 1].min() <= cy <= rows[-1][0].box[:, 1].max():
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [t for row in rows for t in sorted(row, key=lambda t: float(t.box[:, 0].min()))]
+
+
+def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Polygon IoU of two quads (each ``(4, 2)``; their convex hulls are used)."""
+    ha = cv2.convexHull(np.asarray(a, np.float32).reshape(-1, 2))
+    hb = cv2.convexHull(np.asarray(b, np.float32).reshape(-1, 2))
+    inter, _ = cv2.intersectConvexConvex(ha, hb)
+    union = cv2.contourArea(ha) + cv2.contourArea(hb) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def match_lines(pred_quads: list[np.ndarray], gt_quads: list[np.ndarray], iou: float = 0.5) -> tuple[int, int, int]:
+    """Greedy one-to-one matching by IoU (highest first, at least ``iou``) -> ``(tp, fp, fn)``."""
+    n_p, n_g = len(pred_quads), len(gt_quads)
+    m = np.array([[quad_iou(p, g) for g in gt_quads] for p in pred_quads]).reshape(n_p, n_g)
+    used_p, used_g = np.zeros(n_p, bool), np.zeros(n_g, bool)
+    tp = 0
+    for flat in np.argsort(-m, axis=None, kind="stable"):
+        i, j = divmod(int(flat), n_g)
+        if m[i, j] < iou:
+            break
+        if not used_p[i] and not used_g[j]:
+            used_p[i] = used_g[j] = True
+            tp += 1
+    return tp, n_p - tp, n_g - tp

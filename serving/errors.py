@@ -12,6 +12,8 @@ import logging
 from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ocr_common.errors import ModelUnavailable
+
 log = logging.getLogger(__name__)
 
 # Short codes for werkzeug's own exceptions; anything else becomes "http_<status>".
@@ -48,6 +50,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError) -> Response:
         return error_response(e.code, e.error_code, e.message)
+
+    @app.errorhandler(ModelUnavailable)
+    def _model_unavailable(e: ModelUnavailable) -> Response:
+        return error_response(503, "model_unavailable", str(e))
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException) -> Response:

@@ -1,0 +1,157 @@
+"""Text-line detector: page -> preprocess -> CTPN -> proposals -> text lines, in original pixels.
+
+``python -m ctpn.predict IMAGE... [--model models/ctpn.keras] [--out-dir DIR]`` prints each image's
+lines as JSON and, with ``--out-dir``, writes ``<name>.png`` with the lines drawn. The Chinese page
+pipeline uses :class:`CTPNDetector` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ctpn.config import CTPNConfig
+from ctpn.preprocess import prepare_page
+from ctpn.textline import TextLine, build_lines, decode_proposals
+from ocr_common.config import load_config
+
+DEFAULT_MODEL = "models/ctpn.keras"
+SCORE_THRESHOLD = 0.7  # proposals below this never join a line (the paper's 0.7)
+
+
+@dataclass
+class DetectionResult:
+    """The lines of one image, reading order, quads ``[tl, tr, br, bl]`` in its pixels."""
+
+    lines: list[TextLine] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"lines": [{"box": [[round(float(x), 1), round(float(y), 1)] for x, y in t.box],
+                           "confidence": round(float(t.score), 4)} for t in self.lines]}
+
+
+def config_path_for(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def is_training_model(model) -> bool:
+    """True for a training checkpoint (``cls`` logits, no ``prob`` output)."""
+    return "prob" not in {layer.name for layer in model.layers}
+
+
+class CTPNDetector:
+    """A CTPN model on :class:`~ocr_common.runtime.ModelRuntime`; ``detect`` is thread-safe.
+
+    ``model_path``: an inference model or a training checkpoint (cut to its inference outputs on
+    load); its config is the ``.json`` beside it unless ``config`` is given. ``model``: an in-memory
+    Keras model instead of loading one (training's F-measure callback); ``model_path`` then only
+    names it. Pages of any size run at their own (stride-padded, white) size."""
+
+    def __init__(self, model_path: str | Path | None = None, config: CTPNConfig | None = None, *, model=None,
+                 backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
+                 onnx_cache_dir: str | Path | None = None):
+        from ctpn.model import inference_model
+        from ocr_common.runtime import ModelRuntime
+
+        if model_path is None and model is None:
+            raise ValueError("give model_path or model")
+        if config is None:
+            if model_path is None:
+                raise ValueError("an in-memory model needs its config")
+            config = load_config(CTPNConfig, config_path_for(model_path))
+        self.config = config
+        if model is None:
+            from ocr_common.export import load_keras_model
+
+            model = load_keras_model(model_path, compile=False)
+        if is_training_model(model):
+            model = inference_model(model)
+        self.runtime = ModelRuntime(model_path or f"{model.name}.keras", model=model, backend=backend,
+                                    batch_buckets=(1, 4), max_batch=8, stride=config.stride, pad_value=1.0,
+                                    batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
+
+    @property
+    def backend(self) -> str:
+        return self.runtime.backend
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    def detect(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[list[TextLine]]:
+        """Text lines per image (uint8 or float [0, 1]; grey, RGB or RGBA), reading order, quads in
+        pixels of that image."""
+        if not images:
+            return []
+        prepared = [prepare_page(im, self.config)[0] for im in images]
+        out = []
+        for image, x, res in zip(images, prepared, self.runtime.run_images(prepared)):
+            prob, reg, side = res.outputs
+            boxes, scores, offsets = decode_proposals(prob, reg, side, self.config, score_threshold)
+            lines = build_lines(boxes, scores, offsets, x.shape, self.config)
+            out.append(to_original(lines, x.shape, np.shape(image)))
+        return out
+
+    def predict(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[DetectionResult]:
+        return [DetectionResult(lines) for lines in self.detect(images, score_threshold)]
+
+
+def to_original(lines: list[TextLine], run_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[TextLine]:
+    """Lines found on the prepared page (``run_shape``) moved to the original image (``shape``) by the
+    exact per-axis ratio of the two sizes, clipped to it."""
+    (rh, rw), (h, w) = run_shape[:2], shape[:2]
+    ratio = np.array([w / rw, h / rh], np.float32)
+    moved = []
+    for t in lines:
+        box = t.box * ratio
+        box[:, 0] = np.clip(box[:, 0], 0, w)
+        box[:, 1] = np.clip(box[:, 1], 0, h)
+        moved.append(TextLine(box=box.astype(np.float32), score=t.score, n=t.n))
+    return moved
+
+
+def draw_lines(image: np.ndarray, quads: list[np.ndarray], colour=(0, 200, 0), thickness: int = 2) -> np.ndarray:
+    """An RGB uint8 copy of ``image`` with the quads drawn."""
+    from ctpn.preprocess import to_rgb
+
+    img = np.ascontiguousarray(to_rgb(np.asarray(image)))
+    if img.dtype != np.uint8:
+        img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    else:
+        img = img.copy()
+    pts = [np.round(np.asarray(q, np.float64)).astype(np.int32).reshape(-1, 1, 2) for q in quads]
+    cv2.polylines(img, pts, True, tuple(int(c) for c in colour), thickness, cv2.LINE_AA)
+    return img
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ocr_common.image import for_each_image_file
+
+    ap = argparse.ArgumentParser(prog="python -m ctpn.predict", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("images", nargs="+", help="pages (JPEG, PNG, ...)")
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="weights; the config is the .json beside them "
+                    "[%(default)s]")
+    ap.add_argument("--threshold", type=float, default=SCORE_THRESHOLD, help="proposal score threshold [%(default)s]")
+    ap.add_argument("--backend", default=None, choices=("tf", "onnx"), help="[onnx when installed, else tf]")
+    ap.add_argument("--out-dir", default=None, help="write <name>.png with the lines drawn here")
+    args = ap.parse_args(argv)
+    detector = CTPNDetector(args.model, backend=args.backend)
+
+    def show(path: str, image: np.ndarray) -> None:
+        result = detector.predict([image], args.threshold)[0]
+        print(f"{path}\t{json.dumps(result.to_dict())}")
+        if args.out_dir:
+            out = Path(args.out_dir) / f"{Path(path).stem}.png"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), draw_lines(image, [t.box for t in result.lines])[..., ::-1])
+
+    return for_each_image_file(args.images, show)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

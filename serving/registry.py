@@ -92,6 +92,9 @@ _load_char = predictor_loader("handwrite_digit_ocr.predict:CharPredictor", "hand
 _load_doc_edges = predictor_loader("doc_edge_detection.predict:DocEdgePredictor",
                                    "doc_edge_detection.config:DocEdgeConfig")
 _load_word = predictor_loader("handwrite_word_ocr.predict:WordPredictor", "handwrite_word_ocr.config:WordConfig")
+# The Chinese page pipeline: the task's entry is the line recogniser; the CTPN detector and the
+# orientation classifier are found in the same manifest by the predictor.
+_load_chinese = predictor_loader("chinese_ocr.predict:ChinesePredictor", "chinese_ocr.config:ChineseConfig")
 
 
 # Task name -> factory(weights path, config path or None, **options) -> predictor. Tasks not
@@ -101,6 +104,7 @@ TASK_LOADERS: dict[str, Callable[..., Predictor]] = {
     "letter": _load_char,
     "word": _load_word,
     "doc-edges": _load_doc_edges,
+    "chinese": _load_chinese,
 }
 
 

@@ -1,0 +1,203 @@
+"""Measure a Chinese line recogniser: character accuracy (1 - CER) and whole-line accuracy.
+
+    python -m chinese_ocr.evaluate --model runs/zh-crnn/best.keras [--zh-dev ../shared/data/zh_dev] [--publish models]
+
+Sets (each one that is present):
+
+* ``heldout-font``: synthetic lines in AR PL UMing, a face of the training packages that
+  training never sees;
+* ``eval-fonts``: synthetic lines in faces from packages the project never trains on (AR PL
+  UKai, AR PL SungtiL / KaitiM GB, Droid Sans Fallback);
+* ``plates-val``: the real licence plates of the validation part of the plate split;
+* ``zh-dev``: real Chinese text lines (``--zh-dev``, never trained on);
+* ``--folder NAME=DIR``: any labelled folder (``labels.tsv``: file, text).
+
+Every set is read with every decoder and printed as one table; ``--out-dir`` gets
+``metrics.json`` and PNG sheets of sample lines with their readings. A training checkpoint
+(logits) is cut to the inference model first; ``--publish MODELS_DIR`` ships it with these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from chinese_ocr.recognize import DECODERS, LineRecognizer, decode
+from ocr_common.ctc import text_metrics
+
+SHIPPED_NAME = "chinese"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m chinese_ocr.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = ap.add_argument_group("options (defaults in brackets)")
+    d.add_argument("--model", default=f"models/{SHIPPED_NAME}.keras", help="checkpoint or inference model [%(default)s]")
+    d.add_argument("--synth-dir", default="data/zh_synth", help="held-out shards (rendered when missing) [data/zh_synth]")
+    d.add_argument("--n-synth", type=int, default=1000, help="lines per synthetic held-out set [1000]")
+    d.add_argument("--plates", default="../shared/data/plates", help="plate folder; its validation split is read "
+                   "['' for none, default %(default)s]")
+    d.add_argument("--zh-dev", default=None, help="labelled real lines (labels.tsv: file, text)")
+    d.add_argument("--folder", action="append", default=[], metavar="NAME=DIR", help="more labelled folders")
+    d.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="[all]")
+    d.add_argument("--out-dir", default="runs/zh-eval", help="metrics.json and sheets [runs/zh-eval]")
+    d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="ship --model into this folder")
+    return ap
+
+
+def inference_file(path: str | Path) -> Path:
+    """``path`` itself when it is an inference model (softmax output); a training checkpoint is cut
+    to one, written once beside it as ``inference.keras`` (+ ``.json``)."""
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.model import inference_model
+    from chinese_ocr.recognize import config_path_for
+    from ocr_common.config import load_config, save_config
+    from ocr_common.export import load_keras_model
+
+    path = Path(path)
+    out = path.with_name("inference.keras")
+    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
+        return out
+    model = load_keras_model(path, compile=False)
+    if model.layers[-1].name == "probs":
+        return path
+    cfg = load_config(ChineseConfig, config_path_for(path))
+    inference_model(model).save(out)
+    save_config(cfg, out.with_suffix(".json"))
+    return out
+
+
+def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[str],
+                   decoders: list[str]) -> dict[str, dict]:
+    """Per decoder: text metrics (``char_accuracy`` = 1 - CER), readings and ms per line."""
+    import keras
+
+    t0 = time.perf_counter()
+    probs = [p for i in range(0, len(images), 64) for p in rec.probabilities(images[i : i + 64])]
+    model_ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
+    bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
+    out: dict[str, dict] = {}
+    for name in decoders:
+        t0 = time.perf_counter()
+        preds = []
+        for p in probs:
+            preds.append(" ".join(decode(p, rec.charset, name).split()))
+            bar.add(1)
+        ms = model_ms + 1000 * (time.perf_counter() - t0) / max(len(images), 1)
+        m = text_metrics(preds, truths)
+        out[name] = {"char_accuracy": round(1.0 - m["cer"], 4), "line_accuracy": m["word_accuracy"], **m,
+                     "ms_per_line": round(ms, 2), "preds": preds}
+    return out
+
+
+def table(rows: dict[str, dict]) -> str:
+    """Markdown table, one row per decoder (or set): lines, character and line accuracy, ms per line."""
+    out = ["| name | lines | char accuracy | line accuracy | ms / line |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, r in rows.items():
+        out.append(f"| {name} | {r['n']} | {r['char_accuracy']:.4f} | {r['line_accuracy']:.4f} | {r['ms_per_line']} |")
+    return "\n".join(out)
+
+
+def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: Path, title: str, n: int = 40) -> Path:
+    """A PNG grid of lines with their reading (green when right, red when wrong, truth beside)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.font_manager import FontProperties
+
+    from chinese_ocr.fonts import FONT_ROOT, TRAIN_FACES
+
+    font = FontProperties(fname=str(FONT_ROOT / TRAIN_FACES[0].path)) if (FONT_ROOT / TRAIN_FACES[0].path).is_file() \
+        else None
+    n = min(n, len(images))
+    cols = 4
+    rows = max(1, (n + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.4, rows * 1.2))
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()[:n]):
+        img = images[i]
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, aspect="auto", vmin=0, vmax=255)
+        ok = preds[i] == truths[i]
+        ax.set_title(preds[i][:24] + ("" if ok else f"  ({truths[i][:16]})"), fontsize=8, fontproperties=font,
+                     color="green" if ok else "red")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+    from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
+    from chinese_ocr.synth import render_heldout
+    from ocr_common.shards import shard_files
+
+    sets: dict[str, tuple[list[np.ndarray], list[str]]] = {}
+    for name, folder in render_heldout(args.synth_dir, args.n_synth).items():
+        x, texts, _ = load_shards(shard_files(folder), args.n_synth)
+        sets[name] = ([255 - im for im in x], texts)  # back to dark ink on paper, as a photo is
+    if args.plates and (Path(args.plates) / "labels.tsv").is_file():
+        _, val = plate_split(args.plates)
+        sets["plates-val"] = ([s.image for s in val], [s.text for s in val])
+    folders = ([f"zh-dev={args.zh_dev}"] if args.zh_dev else []) + list(args.folder)
+    for spec in folders:
+        name, _, folder = spec.partition("=")
+        lines = load_labelled_folder(folder)
+        sets[name] = ([s.image for s in lines], [s.text for s in lines])
+    for name, (images, texts) in sets.items():
+        keep = [i for i, t in enumerate(texts) if charset.covers(t)]
+        if len(keep) < len(texts):
+            print(f"{name}: {len(texts) - len(keep)} lines have characters outside the charset (kept, counted wrong)")
+    return sets
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    model_path = inference_file(args.model)
+    rec = LineRecognizer(model_path)
+    out_dir = Path(args.out_dir)
+    results: dict[str, dict[str, dict]] = {}
+    for name, (images, truths) in _sets(args, rec.charset).items():
+        print(f"\n{name}: {len(images)} lines", flush=True)
+        results[name] = evaluate_lines(rec, images, truths, args.decoders)
+        best = next(iter(results[name].values()))
+        sheet(images, truths, best["preds"], out_dir / f"sheet-{name}.png", f"{name}: {Path(args.model).name}")
+    for name, by_decoder in results.items():
+        print(f"\n### {name} ({len(next(iter(by_decoder.values()))['preds'])} lines)\n")
+        print(table(by_decoder))
+    summary = {name: {d: {k: v for k, v in r.items() if k != "preds"} for d, r in by.items()}
+               for name, by in results.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nmetrics and sheets in {out_dir}")
+    if args.publish:
+        publish(args, rec, summary)
+    return summary
+
+
+def publish(args, rec: LineRecognizer, summary: dict) -> None:
+    from ocr_common.manifest import publish as ship
+
+    path = rec.runtime.model_path
+    cmd = Path(args.model).parent / "command.txt"
+    cfg = rec.config
+    entry = ship(args.publish, SHIPPED_NAME, "chinese", path, path.with_suffix(".json"),
+                 architecture=f"{cfg.arch} + CTC, {cfg.height} px high, width / {cfg.stride} frames, "
+                 f"{len(cfg.chars)} characters ({cfg.charset})",
+                 dataset="synthetic lines (10 CJK font packages, jieba text) + real licence plates (train split)",
+                 command=cmd.read_text().strip() if cmd.exists() else None,
+                 evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{SHIPPED_NAME}.keras"
+                 + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
+                 metrics=summary, params=rec.runtime.model.count_params())
+    print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")
+
+
+if __name__ == "__main__":
+    main()

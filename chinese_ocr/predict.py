@@ -1,0 +1,217 @@
+"""The Chinese page pipeline: detect lines (CTPN) -> crop (deskewed, with a margin) -> orientation
+-> recognise -> lines in reading order.
+
+``python -m chinese_ocr.predict IMAGE... [--models models] [--no-detect]`` prints each image's
+text. The server uses :class:`ChinesePredictor` for ``POST /predict/chinese``.
+
+The recogniser's weights are the manifest entry the server loads for the task (``chinese``);
+the detector (``ctpn``) and the orientation classifier (``zh_orientation``) are found in the same
+manifest, checked against their sha256 like every served file. Without a recogniser the
+pipeline still runs and returns the boxes with empty text; without a detector ``detect=1``
+answers 503; without the orientation classifier lines are read as they come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from chinese_ocr.config import ChineseConfig
+from ocr_common.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+# Manifest names of the shipped models, defined once: recogniser, detector, orientation classifier.
+SHIPPED_NAMES = {"recognizer": "chinese", "detector": "ctpn", "orientation": "zh_orientation"}
+# Margin around a detected line before it is read, as a fraction of its height (each side).
+CROP_MARGIN_Y = 0.12
+CROP_MARGIN_X = 0.25
+# A page is turned when the length-weighted mean "upside down" probability of its lines is above this.
+TURN_THRESHOLD = 0.5
+
+
+@dataclass
+class LineReading:
+    text: str
+    box: np.ndarray  # (4, 2) corners tl, tr, br, bl in pixels of the uploaded image
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "box": [[round(float(x), 1), round(float(y), 1)] for x, y in self.box],
+                "confidence": self.confidence}
+
+
+@dataclass
+class ChineseResult:
+    text: str  # lines joined by "\n", reading order
+    lines: list[LineReading] = field(default_factory=list)
+    turned: bool = False  # the page was read upside down
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "lines": [r.to_dict() for r in self.lines], "turned": self.turned}
+
+
+def crop_line(image: np.ndarray, quad: np.ndarray, margin_y: float = CROP_MARGIN_Y,
+              margin_x: float = CROP_MARGIN_X) -> np.ndarray:
+    """The line inside ``quad`` (tl, tr, br, bl) warped to an upright rectangle, with a margin of
+    ``margin_y`` x its height above and below and ``margin_x`` x its height at the ends; a slanted
+    line comes out level."""
+    q = np.asarray(quad, np.float32)
+    tl, tr, br, bl = q
+    w = max(2.0, (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2)
+    h = max(2.0, (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
+    u = ((tr - tl) + (br - bl)) / 2
+    u /= max(np.linalg.norm(u), 1e-6)
+    v = np.array([-u[1], u[0]], np.float32)  # down the page, perpendicular to the line
+    mx, my = margin_x * h, margin_y * h
+    src = np.stack([tl - u * mx - v * my, tr + u * mx - v * my, br + u * mx + v * my, bl - u * mx + v * my])
+    out_w, out_h = int(round(w + 2 * mx)), int(round(h + 2 * my))
+    dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
+    m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+    return cv2.warpPerspective(image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def turn_quads(quads: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Quads found on the page turned by 180 degrees, in pixels of the upright page (corner order
+    kept: the turned line's top-left is where the reader starts)."""
+    h, w = shape[:2]
+    return [np.array([[w, h]], np.float32) - np.asarray(q, np.float32) for q in quads]
+
+
+def companion(models_dir: Path, name: str) -> Path | None:
+    """The weights of manifest entry ``name`` beside ``models_dir/manifest.json`` when present and
+    matching their sha256, else None (logged)."""
+    from ocr_common.io import sha256_file
+
+    manifest = models_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8")).get("models", [])
+    except (OSError, ValueError) as e:
+        log.warning("%s: unreadable (%s)", manifest, e)
+        return None
+    for e in entries:
+        if e.get("name") != name:
+            continue
+        path = models_dir / e["file"]
+        if not path.is_file():
+            log.warning("%s: %s is missing", name, path)
+            return None
+        if sha256_file(path) != e.get("sha256"):
+            log.warning("%s: %s does not match its sha256 in the manifest", name, path)
+            return None
+        return path
+    return None
+
+
+class ChinesePredictor:
+    """Detector, orientation classifier and recogniser on the shared runtime; thread-safe.
+
+    ``model_path`` is the recogniser (None: boxes only); ``detector`` and ``orientation`` are paths,
+    or None to look them up in the manifest beside ``model_path`` (pass ``False`` for none)."""
+
+    def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
+                 detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
+                 backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
+                 onnx_cache_dir: str | Path | None = None, decoder: str = "best-path"):
+        from chinese_ocr.orientation import OrientationClassifier
+        from chinese_ocr.recognize import LineRecognizer
+        from ctpn.predict import CTPNDetector
+
+        models_dir = Path(model_path).parent if model_path else Path("models")
+        if detector is None:
+            detector = companion(models_dir, SHIPPED_NAMES["detector"])
+        if orientation is None:
+            orientation = companion(models_dir, SHIPPED_NAMES["orientation"])
+        opts = {"backend": backend, "onnx_cache_dir": onnx_cache_dir}
+        self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms, **opts) \
+            if model_path else None
+        self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
+            if detector else None
+        self.orientation = OrientationClassifier(orientation, **opts) if orientation else None
+        self.decoder = decoder
+
+    @property
+    def config(self) -> ChineseConfig | None:
+        return self.recognizer.config if self.recognizer else None
+
+    def close(self) -> None:
+        for part in (self.recognizer, self.detector, self.orientation):
+            if part is not None:
+                part.close()
+
+    def _read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        if self.recognizer is None:
+            return [("", 0.0)] * len(crops)
+        return [(r.text, r.confidence) for r in self.recognizer.read(crops, self.decoder)]
+
+    def _turned_share(self, crops: list[np.ndarray]) -> float:
+        """Length-weighted mean probability that the crops are upside down (0 without a classifier)."""
+        if self.orientation is None or not crops:
+            return 0.0
+        p = self.orientation.turned(crops)
+        w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
+        return float(np.sum(p * w) / max(np.sum(w), 1e-9))
+
+    def read_line(self, image: np.ndarray) -> ChineseResult:
+        """The whole image as one text line (``detect=0``)."""
+        h, w = image.shape[:2]
+        turned = self._turned_share([image]) > TURN_THRESHOLD
+        crop = np.ascontiguousarray(image[::-1, ::-1]) if turned else image
+        (text, conf), = self._read([crop])
+        box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)
+
+    def read_page(self, image: np.ndarray) -> ChineseResult:
+        if self.detector is None:
+            raise ModelUnavailable("the text-line detector (ctpn) is not installed; read one line with ?detect=0")
+        quads = [ln.box for ln in self.detector.detect([image])[0]]
+        crops = [crop_line(image, q) for q in quads]
+        turned = self._turned_share(crops) > TURN_THRESHOLD
+        if turned:
+            # Read the page upright: its lines come in reading order again, and every crop turns.
+            upright = np.ascontiguousarray(image[::-1, ::-1])
+            found = [ln.box for ln in self.detector.detect([upright])[0]]
+            crops = [crop_line(upright, q) for q in found]
+            quads = turn_quads(found, image.shape)
+        readings = [LineReading(t, q, c) for (t, c), q in zip(self._read(crops), quads)]
+        if self.recognizer is not None:
+            readings = [r for r in readings if r.text]
+        return ChineseResult("\n".join(r.text for r in readings), readings, turned)
+
+    def predict(self, images: list[np.ndarray], detect: bool = True) -> list[ChineseResult]:
+        """Decoded images -> one :class:`ChineseResult` each; ``detect=False`` reads each image as one line."""
+        return [self.read_page(im) if detect else self.read_line(im) for im in images]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ocr_common.image import for_each_image_file
+
+    ap = argparse.ArgumentParser(prog="python -m chinese_ocr.predict", description=__doc__,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, TIFF, WebP)")
+    ap.add_argument("--model", default=f"models/{SHIPPED_NAMES['recognizer']}.keras",
+                    help="recogniser weights; the detector and orientation classifier come from the manifest beside it")
+    ap.add_argument("--detector", default=None, help="CTPN weights (default: from the manifest)")
+    ap.add_argument("--no-detect", action="store_true", help="read each image as one text line")
+    ap.add_argument("--decoder", default="best-path", choices=("best-path", "beam"))
+    args = ap.parse_args(argv)
+    predictor = ChinesePredictor(args.model if Path(args.model).is_file() else None, detector=args.detector,
+                                 decoder=args.decoder)
+
+    def show(path: str, img) -> None:
+        res = predictor.predict([img], detect=not args.no_detect)[0]
+        print(f"{path}\n{res.text}\n")
+
+    return for_each_image_file(args.images, show)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

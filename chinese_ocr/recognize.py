@@ -1,0 +1,84 @@
+"""The line recogniser on the shared runtime: line images -> text with a confidence.
+
+Every line is normalised exactly as in training (:func:`chinese_ocr.preprocess.normalize_line`,
+32 px high, its own width rounded up to the network stride) and the lines of a request run in
+one batch, grouped by width bucket. Decoding is best path (the default: Chinese has no
+dictionary here to steer a beam) or prefix beam search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chinese_ocr.config import ChineseConfig
+from chinese_ocr.preprocess import MAX_WIDTH, normalize_line
+from ocr_common.config import load_config
+from ocr_common.ctc import Charset, beam_search_text, best_path, sequence_confidence
+
+DECODERS: tuple[str, ...] = ("best-path", "beam")
+# Widths (px at height 32) a line is padded up to, so the TensorFlow backend traces a few shapes.
+WIDTH_BUCKETS: tuple[int, ...] = (64, 128, 192, 280, 384, 512, 768, 1024, MAX_WIDTH)
+
+
+@dataclass
+class LineText:
+    text: str
+    confidence: float
+
+
+def config_path_for(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def decode(probs: np.ndarray, charset: Charset, decoder: str = "best-path", beam_width: int = 10) -> str:
+    if decoder == "best-path":
+        return best_path(probs, charset)
+    if decoder == "beam":
+        return beam_search_text(probs, charset, beam_width=beam_width)
+    raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
+
+
+class LineRecognizer:
+    """A recogniser model on :class:`~ocr_common.runtime.ModelRuntime` (ONNX Runtime or
+    TensorFlow, optional micro-batching); thread-safe."""
+
+    def __init__(self, model_path: str | Path, config: ChineseConfig | None = None, *, backend: str | None = None,
+                 batching: bool = False, max_wait_ms: float = 0.0, batch_size: int = 32,
+                 onnx_cache_dir: str | Path | None = None):
+        from ocr_common.runtime import ModelRuntime
+
+        self.model_path = Path(model_path)
+        self.config = config or load_config(ChineseConfig, config_path_for(model_path))
+        self.charset = Charset(self.config.chars)
+        self.runtime = ModelRuntime(self.model_path, backend=backend, batch_buckets=(1, 8), max_batch=batch_size,
+                                    stride=self.config.stride, buckets={2: WIDTH_BUCKETS},
+                                    batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
+
+    @property
+    def backend(self) -> str:
+        return self.runtime.backend
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    def normalize(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Line images (any size, either polarity) -> float32 (32, W) in [0, 1], W a multiple of the stride."""
+        c = self.config
+        return [normalize_line(im, c.height, None, c.stride).astype(np.float32) / 255.0 for im in images]
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per line: its ``(frames, classes)`` character probabilities, padding frames cut off."""
+        if not images:
+            return []
+        return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images))]
+
+    def read(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> list[LineText]:
+        out = []
+        for p in self.probabilities(images):
+            text = " ".join(decode(p, self.charset, decoder).split())
+            out.append(LineText(text, round(float(sequence_confidence(p)), 6) if text else 0.0))
+        return out

@@ -1,0 +1,132 @@
+"""Train a Chinese line recogniser on synthetic lines (and real licence plates).
+
+    python -m chinese_ocr.train --arch crnn --charset GB2312-1 --n-train 200000 --epochs 10
+
+Missing synthetic shards are rendered first (worker processes, progress bar, resumable) into
+``--synth-dir``: ``train`` (the training faces of :mod:`chinese_ocr.fonts`), ``heldout`` (AR PL
+UMing, never trained on) and ``eval`` (faces from packages the project never trains on). With
+``--plates`` (default ``../shared/data/plates``) the real plates are split once by file name
+(:func:`chinese_ocr.data.plate_split`, 20 % validation): the training part joins every batch
+with share ``--plate-share``, the validation part is measured after every epoch. The best-path
+CER on the held-out face (``val_cer``) picks the checkpoint. Everything goes to ``--run-dir``
+(default ``runs/zh-<arch>``): ``best.keras``, ``best.json`` (config with the charset), a
+resumable backup (kill the run and start the same command again: it continues from the last
+finished epoch), ``log.csv``, ``curve.png``. ``python -m chinese_ocr.evaluate --publish``
+measures a checkpoint and ships it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from chinese_ocr.charset import LEVELS
+    from chinese_ocr.model import ARCHS
+    from ocr_common.training import add_training_args
+
+    ap = argparse.ArgumentParser(prog="python -m chinese_ocr.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = ap.add_argument_group("options (defaults in brackets)")
+    d.add_argument("--arch", default="crnn", choices=ARCHS, help="network [crnn]")
+    d.add_argument("--charset", default="GB2312", choices=sorted(LEVELS), help="characters [GB2312]")
+    d.add_argument("--base", type=int, default=32, help="filters of the first conv stage [32]")
+    d.add_argument("--bottleneck", type=int, default=256, help="features per frame before the classifier [256]")
+    d.add_argument("--synth-dir", default="data/zh_synth", help="synthetic shards [data/zh_synth]")
+    d.add_argument("--n-train", type=int, default=200000, help="synthetic training lines [200000]")
+    d.add_argument("--n-val", type=int, default=1000, help="lines per held-out set [1000]")
+    d.add_argument("--plates", default="../shared/data/plates",
+                   help="labelled plate crops (labels.tsv); '' for none [../shared/data/plates]")
+    d.add_argument("--plate-share", type=float, default=0.08, help="share of every batch drawn from plates [0.08]")
+    d.add_argument("--extra", action="append", default=[],
+                   help="more shard folders to train on (e.g. from chinese_ocr.data.chinese_ocr_shards)")
+    d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
+    add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
+    return ap
+
+
+def cer_callback(sets: dict, charset):
+    """A callback measuring the best-path CER and line accuracy of every held-out set after each
+    epoch; the first set's CER is logged as ``val_cer`` (the checkpoint monitor)."""
+    import keras
+
+    from ocr_common.ctc import best_path_batch, text_metrics
+
+    class CerCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for i, (name, (x, texts)) in enumerate(sets.items()):
+                preds = best_path_batch(self.model.predict(x, batch_size=128, verbose=0), charset)
+                m = text_metrics(preds, texts)
+                key = "val" if i == 0 else f"val_{name}"
+                if logs is not None:
+                    logs[f"{key}_cer"] = m["cer"]
+                    logs[f"{key}_line_acc"] = m["word_accuracy"]
+                print(f"\n{name}: CER {m['cer']:.4f}, line accuracy {m['word_accuracy']:.4f}", flush=True)
+
+    return CerCallback()
+
+
+def prepare_plates(plates: str | Path, synth: Path, charset) -> tuple[Path, Path] | None:
+    """The plate split as shards: ``synth/plates-train`` and ``synth/plates-val``."""
+    from chinese_ocr.data import folder_shards, plate_split
+
+    if not plates or not (Path(plates) / "labels.tsv").is_file():
+        return None
+    train, val = plate_split(plates)
+    out = []
+    for name, lines in (("plates-train", train), ("plates-val", val)):
+        out.append(folder_shards(plates, synth / name, lines=lines, source="plates", charset=charset))
+    return out[0], out[1]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    from chinese_ocr.charset import charset_chars
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.data import tf_dataset, validation_arrays
+    from chinese_ocr.model import build_model, compile_model
+    from chinese_ocr.synth import render_heldout, render_shards
+    from ocr_common.ctc import Charset
+    from ocr_common.shards import shard_files
+    from ocr_common.training import TrainingRun
+
+    cfg = ChineseConfig(arch=args.arch, charset=args.charset, chars=charset_chars(args.charset), base=args.base,
+                        bottleneck=args.bottleneck)
+    charset = Charset(cfg.chars)
+    run = TrainingRun.start(args, "chinese_ocr.train", f"runs/zh-{args.arch}", argv)
+    synth = Path(args.synth_dir)
+    if not args.no_render:
+        render_heldout(synth, args.n_val, width=cfg.width)
+        render_shards(synth / "train", args.n_train, split="train", seed=1, charset=args.charset, width=cfg.width)
+    plates = prepare_plates(args.plates, synth, charset)
+    folders, weights = [synth / "train", *map(Path, args.extra)], [1.0] * (1 + len(args.extra))
+    sets = {}
+    x_val, y_val, texts = validation_arrays([synth / "heldout"], charset, cfg.max_label, limit=args.n_val)
+    sets["heldout-font"] = (x_val, texts)
+    if plates:
+        folders.append(plates[0])
+        weights = [w * (1 - args.plate_share) / sum(weights) for w in weights] + [args.plate_share]
+        xp, _, tp = validation_arrays([plates[1]], charset, cfg.max_label)
+        sets["plates-val"] = (xp, tp)
+    if shard_files(synth / "eval"):
+        xe, _, te = validation_arrays([synth / "eval"], charset, cfg.max_label, limit=args.n_val // 2)
+        sets["eval-fonts"] = (xe, te)
+    print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {len(shard_files(synth / 'train'))} training shards, "
+          f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
+    with run.scope():
+        model = compile_model(build_model(cfg), args.optimizer, args.lr)
+    run.save_config(cfg)
+    train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch,
+                          seed=[args.seed, run.epochs_done()], weights=weights)
+    if not args.steps_per_epoch:
+        args.steps_per_epoch = math.ceil(args.n_train / run.batch)
+    return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,
+                   title=f"Chinese line recogniser ({cfg.arch})", monitor="val_cer", mode="min",
+                   summary={"arch": cfg.arch, "charset": cfg.charset, "classes": len(cfg.chars) + 1},
+                   metric_callbacks=[cer_callback(sets, charset)])
+
+
+if __name__ == "__main__":
+    main()

@@ -75,21 +75,6 @@ def _char_result(pattern: str, n_labels: int, example: str) -> dict[str, Any]:
     }
 
 
-def _text_result(parts: str, box: dict[str, Any], example: str | None, description: str | None = None
-                 ) -> dict[str, Any]:
-    """A text answer: the whole ``text`` plus its ``parts`` (words or lines), each with text, box, confidence."""
-    text: dict[str, Any] = {"type": "string"}
-    if example is not None:
-        text["example"] = example
-    if description is not None:
-        text["description"] = description
-    part = {"type": "object", "required": ["text", "box", "confidence"],
-            "properties": {"text": {"type": "string"}, "box": box,
-                           "confidence": {"type": "number", "minimum": 0, "maximum": 1}}}
-    return {"type": "object", "required": ["text", parts],
-            "properties": {"text": text, parts: {"type": "array", "items": part}}}
-
-
 def _word_result() -> dict[str, Any]:
     """A word answer: the whole reading plus one entry per word found, in reading order."""
     pixel = {"type": "integer", "minimum": 0}
@@ -121,6 +106,45 @@ def _word_result() -> dict[str, Any]:
             {"text": "world", "box": [140, 10, 262, 55], "line": 0, "confidence": 0.88},
             {"text": "second", "box": [10, 70, 140, 112], "line": 1, "confidence": 0.83},
             {"text": "line", "box": [158, 68, 230, 110], "line": 1, "confidence": 0.9},
+        ]},
+    }
+
+
+def _chinese_result() -> dict[str, Any]:
+    """A Chinese answer: the whole reading plus one entry per text line read, in reading order."""
+    pixel = {"type": "number", "minimum": 0}
+    line = {
+        "type": "object",
+        "required": ["text", "box", "confidence"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "description": "the line as read (never empty: a line "
+                     "read as nothing is left out)"},
+            "box": {"type": "array", "minItems": 4, "maxItems": 4,
+                    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": pixel},
+                    "description": "the line's four corners `[x, y]`, top-left, top-right, bottom-right, bottom-left "
+                    "as the line reads (a slanted line gives a slanted box; on a page read upside down the line's "
+                    "top-left is the image's lower right), in pixels of the uploaded image; with `?detect=0` the "
+                    "whole image"},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "how sure the model is of this line's reading"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["text", "lines", "turned"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "description": "the lines joined by newlines, in reading order; empty when "
+                     "no text was found"},
+            "lines": {"type": "array", "items": line, "description": "the text lines in reading order"},
+            "turned": {"type": "boolean", "description": "true when the image was upside down and was read turned "
+                       "by 180 degrees (the boxes are still in pixels of the uploaded image)"},
+        },
+        "example": {"text": "欢迎光临\n营业时间 9:00-21:00", "turned": False, "lines": [
+            {"text": "欢迎光临", "box": [[40.0, 32.5], [312.0, 30.0], [312.5, 88.0], [40.5, 90.5]], "confidence": 0.97},
+            {"text": "营业时间 9:00-21:00", "box": [[38.0, 120.0], [420.0, 120.0], [420.0, 152.0], [38.0, 152.0]],
+             "confidence": 0.91},
         ]},
     }
 
@@ -244,8 +268,7 @@ def _schemas() -> dict[str, Any]:
             "example": {"found": True, "corners": [[41.5, 30.0], [610.2, 44.8], [598.0, 842.1], [22.7, 820.4]],
                         "confidence": 0.97},
         },
-        "ChineseResult": _text_result("lines", {"type": "array", "minItems": 4, "maxItems": 4, "items": _point()},
-                                      None, "the lines joined with newlines"),
+        "ChineseResult": _chinese_result(),
         **{name: _prediction(task, name.replace("Prediction", "Result")) for task, name in PREDICTION_SCHEMAS.items()},
         "Prediction": {
             "oneOf": [_ref(name) for name in PREDICTION_SCHEMAS.values()],
@@ -497,7 +520,11 @@ def build_openapi(
                     "decoded pixels in one batch"
                 ),
                 "UnsupportedMediaType": _error("the Content-Type is neither multipart/form-data nor image/*"),
-                "Unavailable": _error("the task's weights are missing, corrupt or refused; /health says why"),
+                "Unavailable": _error(
+                    "the task's weights are missing, corrupt or refused (/health says why); or task `chinese` was "
+                    "asked to find lines (`detect=1`, the default) on a server without the text-line detector "
+                    "(`?detect=0` still reads the image as one line)"
+                ),
                 "InternalError": _error("a bug; logged with its traceback, never caused by bad input"),
             },
         },

@@ -199,15 +199,41 @@ class FakeDocEdges:
 
 
 class FakeChinese:
+    """Stand-in for chinese_ocr.predict.ChinesePredictor, answering its exact shape.
+
+    Ink is any pixel far from the image's median grey (either polarity). Lines are bands of inked
+    rows, each boxed (four corners) around its ink; they are named from ``LINES`` in reading order.
+    ``detect=False`` answers one line whose box is the whole image. An image with no ink reads as
+    ``{"text": "", "lines": [], "turned": False}``, whatever the flag. ``turned`` is always False.
+    """
+
+    LINES = ("你好世界", "第二行文字", "第三行", "更多的字", "最后一行")
+
     def __init__(self) -> None:
-        self.calls: list[dict] = []
+        self.calls: list[dict] = []  # the query flags each call received
 
     def predict(self, images, **options: bool):
         _check_images(images)
         assert set(options) <= {"detect"}, options
         self.calls.append(options)
-        box = [[0, 0], [8, 0], [8, 8], [0, 8]]
-        return [_Result({"text": "你好", "lines": [{"text": "你好", "box": box, "confidence": 0.7}]}) for _ in images]
+        return [self._read(im, options.get("detect", True)) for im in images]
+
+    def _read(self, image: np.ndarray, detect: bool) -> _Result:
+        gray = image.astype(np.float32) if image.ndim == 2 else image.astype(np.float32).mean(axis=2)
+        ink = np.abs(gray - np.median(gray)) > 64
+        h, w = ink.shape
+        if not ink.any():
+            boxes: list[tuple[int, int, int, int]] = []
+        elif not detect:
+            boxes = [(0, 0, w, h)]
+        else:
+            boxes = []
+            for y0, y1 in _runs(ink.any(axis=1), 2):
+                cols = np.flatnonzero(ink[y0:y1].any(axis=0))
+                boxes.append((int(cols[0]), y0, int(cols[-1]) + 1, y1))
+        lines = [{"text": self.LINES[i % len(self.LINES)], "box": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+                  "confidence": 0.9 if detect else 0.8} for i, (x0, y0, x1, y1) in enumerate(boxes)]
+        return _Result({"text": "\n".join(line["text"] for line in lines), "lines": lines, "turned": False})
 
 
 FAKES = {"word": FakeWord, "doc-edges": FakeDocEdges, "chinese": FakeChinese}

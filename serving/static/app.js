@@ -135,6 +135,10 @@
       case 415:
         return `That file is not an image. Try a ${FORMATS} file.`;
       case 503:
+        // The Chinese task serves without its line detector; only finding lines needs it.
+        if (/text-line detector/.test(err.message || "")) {
+          return "The server has no text-line detector, so it cannot find the lines. Turn off “Detect lines” to read the image as one line.";
+        }
         return "The model for this task is not loaded yet.";
       default:
         return `The server could not answer (error ${err.status}). Try again in a moment.`;
@@ -958,6 +962,136 @@
     };
   }
 
+  /** Put `text` on the clipboard; resolves to whether it got there. The Clipboard API where the page
+   * may use it (a secure context, permission granted), else a hidden textarea and execCommand("copy"),
+   * which older browsers and pages served over plain http from another host still allow. */
+  async function copyText(text) {
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch {
+        // Refused (no permission, or the document lost focus): try the old way.
+      }
+    }
+    const area = h("textarea", { class: "copy-buffer", readonly: true, "aria-hidden": "true", tabindex: -1 });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+
+  /** chinese: a photo or a page -> its text lines, each outlined on the image, and the text to copy. */
+  function chineseTask() {
+    const id = "chinese";
+    return {
+      id,
+      title: "Chinese",
+      blurb: "Upload a photo or a scan with Chinese text: a page, a sign, a receipt. The text lines are found and read, each outlined on the image, and the text can be copied. Turn off “Detect lines” for a photo of a single line.",
+      mount(panel) {
+        const result = kit.resultCard(id, "Text", { placeholder: "The text read from the image appears here, one row per line." });
+        const view = kit.imageView({ id, alt: "The uploaded image, with an outline around each text line found" });
+        view.element.classList.add("zh-view");
+        const detect = h("input", { type: "checkbox", role: "switch", id: `${id}-detect`, checked: true });
+        let current = null; // {blob, filename, source, shown} last sent; read again when the switch changes
+        let renders = 0; // bumped per answer, so a late-decoding image never takes an older answer's boxes
+
+        const ask = kit.asker(id, result, (answer, body, what) => render(answer, body, what));
+        const read = (what) => {
+          current = what;
+          view.svg.replaceChildren(); // the outlines belong to the previous answer
+          ask(what.blob, what.filename, what, { detect: detect.checked ? 1 : 0 });
+        };
+        const upload = kit.uploadBox({
+          id,
+          what: "Chinese text",
+          onFile: (file) => {
+            upload.element.classList.add("has-photo");
+            // Resolves to false where the browser cannot show the file (TIFF): the text still comes.
+            const shown = view.show(file).then(() => true, () => false);
+            read({ blob: file, filename: file.name, source: file.name, shown });
+          },
+          onReject: (err) => result.showError(err),
+        });
+        detect.addEventListener("change", () => {
+          if (current) read(current);
+        });
+
+        /** Highlight line i in both the picture and the list (hover or focus on either). */
+        function highlight(i, on) {
+          const shape = view.svg.children[i];
+          const row = document.getElementById(`${id}-line-${i}`);
+          if (shape) shape.classList.toggle("active", on);
+          if (row) row.classList.toggle("active", on);
+        }
+
+        function copyButton(text) {
+          const button = h("button", { type: "button", class: "btn", id: `${id}-copy` }, "Copy text");
+          const said = h("span", { class: "zh-copied", id: `${id}-copy-status`, role: "status" });
+          button.addEventListener("click", async () => {
+            const ok = await copyText(text);
+            said.textContent = ok ? "Copied." : "Could not copy here: select the lines and copy them by hand.";
+            said.classList.toggle("warn", !ok);
+            button.focus(); // the fallback's textarea took it
+          });
+          return [button, said];
+        }
+
+        function render(answer, body, what) {
+          if (what !== current) return; // another image was chosen while this one was read
+          const r = answer.results[0];
+          const mine = ++renders;
+          const n = r.lines.length;
+          const rows = r.lines.map((line, i) =>
+            h("li", {
+              id: `${id}-line-${i}`, class: "zh-line", tabindex: 0, title: `Line ${i + 1}, ${pct(line.confidence)} sure`,
+              onpointerenter: () => highlight(i, true), onpointerleave: () => highlight(i, false),
+              onfocus: () => highlight(i, true), onblur: () => highlight(i, false),
+            },
+            h("span", { class: "zh-line-n", "aria-hidden": "true" }, String(i + 1)),
+            h("span", { class: "zh-line-text" }, line.text),
+            h("span", { class: "zh-line-p" }, pct(line.confidence))));
+          const parts = [
+            h("p", { class: "source" }, `From ${what.source}`),
+            r.turned ? h("p", { class: "zh-note", id: `${id}-turned` }, "The image was upside down; it was read turned the right way up.") : null,
+            n ? h("div", { class: "zh-toolbar" }, h("h4", { class: "top-heading" }, n === 1 ? "1 line" : `${n} lines`), ...copyButton(r.text)) : null,
+            n ? h("ol", { class: "zh-lines", id: `${id}-lines`, lang: "zh" }, rows) : h("p", { class: "placeholder" }, "No text was found in this image."),
+            modelNote(answer.model),
+          ];
+          body.replaceChildren(...parts.filter(Boolean)); // the DOM would print a null as "null"
+          what.shown.then((ok) => {
+            if (!ok || mine !== renders) return;
+            // The boxes are four corners in pixels of the upload: the overlay's viewBox scales them to the shown size.
+            view.overlay(r.lines.map((line, i) => ({ points: line.box, label: String(i + 1) })));
+            [...view.svg.children].forEach((g, i) => {
+              g.append(s("title", {}, `${r.lines[i].text}: ${pct(r.lines[i].confidence)} sure`));
+              g.addEventListener("pointerenter", () => highlight(i, true));
+              g.addEventListener("pointerleave", () => highlight(i, false));
+            });
+          });
+        }
+
+        panel.append(
+          h("div", { class: "workbench zh-bench" },
+            card("Image",
+              h("fieldset", { class: "zh-options" },
+                h("legend", { class: "visually-hidden" }, "Reading options"),
+                h("label", { class: "check", for: detect.id }, detect, "Detect lines"),
+                h("span", { class: "hint" }, "Off: the whole image is read as one line.")),
+              upload.element,
+              view.element),
+            result.element));
+      },
+    };
+  }
+
   // One entry per served task. A new task is one more entry whose mount() composes the kit (see
   // wordTask: a pad and an upload, then view.overlay(result.words.map((w) => ({box: w.box, label: w.text})))).
   const TASKS = [
@@ -965,6 +1099,7 @@
     charTask({ id: "letter", title: "Letter", what: "a letter (a–z)" }),
     wordTask(),
     docTask(),
+    chineseTask(),
   ];
 
   // ---- Tabs ------------------------------------------------------------------------------------

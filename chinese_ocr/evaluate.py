@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m chinese_ocr.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     d = ap.add_argument_group("options (defaults in brackets)")
-    d.add_argument("--model", default=f"models/{SHIPPED_NAME}.keras", help="checkpoint or inference model [%(default)s]")
-    d.add_argument("--synth-dir", default="data/zh_synth", help="held-out shards (rendered when missing) [data/zh_synth]")
+    d.add_argument("--model", default=f"models/{SHIPPED_NAME}.keras",
+                   help="checkpoint or inference model [%(default)s]")
+    d.add_argument("--synth-dir", default="data/zh_synth",
+                   help="held-out shards (rendered when missing) [data/zh_synth]")
     d.add_argument("--n-synth", type=int, default=1000, help="lines per synthetic held-out set [1000]")
     d.add_argument("--plates", default="../shared/data/plates", help="plate folder; its validation split is read "
                    "['' for none, default %(default)s]")
@@ -151,7 +153,7 @@ def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:
         name, _, folder = spec.partition("=")
         lines = load_labelled_folder(folder)
         sets[name] = ([s.image for s in lines], [s.text for s in lines])
-    for name, (images, texts) in sets.items():
+    for name, (_, texts) in sets.items():
         keep = [i for i, t in enumerate(texts) if charset.covers(t)]
         if len(keep) < len(texts):
             print(f"{name}: {len(texts) - len(keep)} lines have characters outside the charset (kept, counted wrong)")

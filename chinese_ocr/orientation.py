@@ -12,6 +12,7 @@ line shown both ways:
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,6 +113,10 @@ def train(synth_dir: str | Path, out: str | Path, *, n: int = 40000, epochs: int
     acc = float(np.mean(model.predict(xh, verbose=0).argmax(axis=1) == yh))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
+    from ocr_common.io import atomic_write_text
+
+    atomic_write_text(Path(out).with_suffix(".json"), json.dumps({"task": "zh_orientation", "height": HEIGHT,
+                                                                   "width": WIDTH, "classes": ["0", "180"]}) + "\n")
     print(f"held-out face lines: orientation accuracy {acc:.4f} ({len(yh)} lines); saved {out}")
     return {"heldout_accuracy": round(acc, 4), "n_heldout": int(len(yh)), "n_train": int(len(yt)), "epochs": epochs}
 
@@ -124,8 +129,22 @@ def main(argv: list[str] | None = None) -> dict:
     d.add_argument("--out", default="runs/zh-orientation/model.keras", help="where the model goes [%(default)s]")
     d.add_argument("--n", type=int, default=40000, help="training lines [40000]")
     d.add_argument("--epochs", type=int, default=4, help="[4]")
+    d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="ship the model into this folder")
     args = ap.parse_args(argv)
-    return train(args.synth_dir, args.out, n=args.n, epochs=args.epochs)
+    metrics = train(args.synth_dir, args.out, n=args.n, epochs=args.epochs)
+    if args.publish:
+        import shlex
+        import sys
+
+        from ocr_common.manifest import publish
+
+        publish(args.publish, "zh_orientation", "chinese", args.out, Path(args.out).with_suffix(".json"),
+                architecture="5-layer CNN, 0 / 180 degree line classifier, 32x192 input",
+                dataset="synthetic Chinese lines (training faces), each shown upright or turned",
+                command=shlex.join(["python", "-m", "chinese_ocr.orientation",
+                                    *(argv if argv is not None else sys.argv[1:])]),
+                metrics={"heldout-font lines": metrics})
+    return metrics
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""The 0 / 180 degree line classifier: the turn used in training, and the shipped model on rendered
+lines in a face it never saw, upright and turned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chinese_ocr.orientation import HEIGHT, WIDTH, training_pairs, turn
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _line(width: int = 120) -> np.ndarray:
+    x = np.zeros((HEIGHT, 280), np.uint8)
+    x[4:10, 0:width] = 255  # a heavy stroke near the top: upside down it is near the bottom
+    x[20:24, 10:40] = 180
+    return x
+
+
+def test_turn_keeps_padding_on_the_right_and_is_its_own_inverse():
+    x = _line()
+    t = turn(x)
+    assert t[:, 120:].max() == 0  # padding stays on the right
+    assert t[HEIGHT - 10 : HEIGHT - 4, 0:120].min() == 255  # the top stroke is now at the bottom
+    assert np.array_equal(turn(t), x)
+
+
+def test_training_pairs_fit_the_model_input_and_turn_about_half():
+    x = np.stack([_line(40 + 5 * i) for i in range(64)])
+    xt, y = training_pairs(x, np.random.default_rng(0))
+    assert xt.shape == (64, HEIGHT, WIDTH, 1) and xt.dtype == np.float32
+    assert 16 < y.sum() < 48
+    for i in range(64):
+        top = xt[i, 4:10, :, 0].mean() > xt[i, HEIGHT - 10 : HEIGHT - 4, :, 0].mean()
+        assert top == (y[i] == 0)
+
+
+def _shipped() -> Path | None:
+    manifest = MODELS / "manifest.json"
+    if not manifest.is_file():
+        return None
+    names = {m["name"]: m["file"] for m in json.loads(manifest.read_text(encoding="utf-8"))["models"]}
+    return MODELS / names["zh_orientation"] if "zh_orientation" in names else None
+
+
+def test_shipped_classifier_finds_turned_lines_in_an_unseen_face():
+    path = _shipped()
+    if path is None:
+        pytest.skip("no zh_orientation model shipped in models/manifest.json")
+    from chinese_ocr.fonts import faces
+    from chinese_ocr.orientation import OrientationClassifier
+    from chinese_ocr.synth import Renderer
+
+    try:
+        faces("heldout")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    rng = np.random.default_rng(11)
+    r = Renderer("heldout", charset="GB2312-1")
+    lines = [255 - r.sample(rng).image for _ in range(24)]  # dark on light, as a crop is
+    clf = OrientationClassifier(path, backend="tf")
+    upright = clf.turned(lines)
+    turned = clf.turned([np.ascontiguousarray(im[::-1, ::-1]) for im in lines])
+    assert np.mean(upright < 0.5) >= 0.85 and np.mean(turned > 0.5) >= 0.85

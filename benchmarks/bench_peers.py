@@ -3,6 +3,8 @@
     python -m benchmarks.bench_peers                                   # word task, models/word.keras
     python -m benchmarks.bench_peers --untrained --quick               # before a word model ships
     python -m benchmarks.bench_peers --synth-dir data/word_synth/heldout --n-synth 200
+    python -m benchmarks.bench_peers --tasks chinese                   # models/chinese.keras (+ ctpn, orientation)
+    python -m benchmarks.bench_peers --tasks chinese --untrained --quick
 
 One script for every task: ``TASKS`` maps a task name to its runner, and each runner builds its
 evaluation sets and its readers (ours and the peers). Tasks so far:
@@ -13,6 +15,20 @@ evaluation sets and its readers (ours and the peers). Tasks so far:
   ``segment=False``; lines with ``--psm 7`` ("one text line", see ``--line-psm``) and by ours
   through the word segmenter. Sets: ``--words-dev`` split into its words and its lines, and
   optionally synthetic held-out shards (``--synth-dir``).
+* ``chinese`` (printed Chinese lines and pages): RapidOCR (``rapidocr_onnxruntime``, PP-OCR ONNX
+  models) and Tesseract 5 ``chi_sim`` (``--oem 1``) against ``ChinesePredictor``. Line sets:
+  ``zh-lines`` (the ``eval`` held-out shards of ``--zh-synth-dir``: faces the project never trains
+  on, the first ``--n-lines``), ``zh-heldout-font`` (the ``heldout`` shards, AR PL UMing), ``plates``
+  (the validation half of ``plate_split(--plates)``) and ``zh-dev`` (real lines, ``--zh-dev``,
+  evaluation only). Shards are rendered (``chinese_ocr.synth.render_heldout``) only when they hold
+  fewer lines than asked for; their lines (ink 255 on 0) are turned back to dark on light. Each line
+  is read by ours as ``ChinesePredictor.predict([img], detect=False)`` (what ``?detect=0`` serves:
+  orientation classifier + recogniser, best path), by RapidOCR's recogniser alone (``use_det=False,
+  use_cls=False``) and by Tesseract with ``--psm 7``. Page set ``pages``: ``--n-pages`` seeded
+  960 x 720 synthetic pages (``render_eval_page(np.random.default_rng(1000 + i), "eval")``), read by
+  ours (``ChinesePredictor.predict``: detect, crop, orientation, recognise), RapidOCR whole
+  (det + cls + rec, default settings) and Tesseract ``--psm 3`` (``image_to_data``: each (block,
+  paragraph, line) is a line, its box the line's, its text the words joined by spaces).
 
 Every reader gets the same decoded image (``ocr_common.image`` output: EXIF applied, grey or
 RGB as uploaded, dark ink on light paper). Tesseract converts it to grey and binarises it
@@ -25,12 +41,28 @@ loaded once; its batched time (``--batch`` images per ``predict`` call) is repor
 Metrics (``ocr_common.ctc.text_metrics``): CER = character edits / truth characters over the set;
 word accuracy = exact matches (and case-insensitive); for line sets, whitespace is squashed
 first (a line break or double space is not an error) and WER (word edits / truth words) is added.
+
+Chinese texts (both sides) are compared after ``chinese_ocr.charset.normalize_text`` (full-width
+letters and digits folded to ASCII, Chinese punctuation kept full-width, runs of spaces made one)
+and with every space next to a CJK character (ideograph, kana, CJK or full-width punctuation)
+removed: Chinese is written without spaces, Tesseract puts one between every two characters and
+RapidOCR drops the one between Chinese and Latin text, so only the spaces between Latin words,
+digits and symbols count (:func:`zh_text`). Line sets: character accuracy = 1 - CER, line accuracy
+= exact lines, ms per line. Pages (:func:`page_metrics`): detection precision / recall / F of the
+predicted line quads against the true ones (one-to-one, greedy by polygon IoU >= 0.5,
+``ctpn.evaluate.detection_metrics``); end-to-end character accuracy = 1 - CER where the pairs of
+that same matching are compared text to text, an unmatched true line counts all its characters as
+deleted and an unmatched (spurious) predicted line all of its characters as inserted, over the
+characters of all true lines: reading order plays no part, and a line found but misread costs
+only its wrong characters; line accuracy = exactly read matched lines / true lines; ms per page.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -66,13 +98,14 @@ QUICK_IMAGES = 3  # images per set with --quick
 
 @dataclass
 class Reader:
-    """One way to read an image. ``read`` takes one decoded image and returns its text;
-    ``read_batch`` (optional) reads many in one call, for the batched time. A reader that
-    cannot run here has ``read=None`` and says why in ``status`` (e.g. "not installed")."""
+    """One way to read an image. ``read`` takes one decoded image and returns its text (a page
+    reader: its lines as ``(quad (4, 2), text)`` pairs); ``read_batch`` (optional) reads many in one
+    call, for the batched time. A reader that cannot run here has ``read=None`` and says why in
+    ``status`` (e.g. "not installed")."""
 
     name: str
-    read: Callable[[np.ndarray], str] | None
-    read_batch: Callable[[list[np.ndarray]], list[str]] | None = None
+    read: Callable[[np.ndarray], Any] | None
+    read_batch: Callable[[list[np.ndarray]], list[Any]] | None = None
     status: str = "ok"
     note: str = ""
 
@@ -82,14 +115,18 @@ class EvalSet:
     name: str
     images: list[np.ndarray]
     truths: list[str]
-    kind: str  # "word" (one word per image) or "line" (a line of words, read through segmentation)
+    kind: str  # "word" (one word per image), "line" (a line of words, read through segmentation), "zh" (Chinese line)
 
 
 def score(preds: Sequence[str], truths: Sequence[str], kind: str) -> dict[str, Any]:
-    """Text metrics for one reader on one set; line sets are compared after squashing whitespace."""
+    """Text metrics for one reader on one set; line sets are compared after squashing whitespace,
+    Chinese lines after :func:`zh_text` (adding ``char_accuracy`` = 1 - CER and ``line_accuracy``)."""
     from handwrite_word_ocr.evaluate import squash
     from ocr_common.ctc import text_metrics
 
+    if kind == "zh":
+        m = text_metrics([zh_text(p) for p in preds], [zh_text(t) for t in truths])
+        return {**m, "char_accuracy": 1.0 - m["cer"], "line_accuracy": m["word_accuracy"]}
     if kind == "line":
         return text_metrics([squash(p) for p in preds], [squash(t) for t in truths])
     return text_metrics([p.strip() for p in preds], list(truths))
@@ -138,15 +175,26 @@ def run_set(readers: list[Reader], s: EvalSet, batch: int) -> list[dict[str, Any
 
 
 def peer_table(rows: Sequence[dict[str, Any]], kind: str) -> str:
-    """Markdown table of one set's rows. ``kind`` "line" adds WER and calls accuracy per line.
-    A reader that did not run shows its status in every metric cell."""
-    unit = "line" if kind == "line" else "word"
-    cols: list[tuple[str, str, str]] = [("n", "n", "d"), ("cer", "CER", ".3f")]
-    if kind == "line":
-        cols.append(("wer", "WER", ".3f"))
-    cols += [("word_accuracy", f"{unit} acc", ".1%"), ("word_accuracy_ci", f"{unit} acc (ci)", ".1%"),
-             ("ms_median", "ms/image median", ".1f"), ("ms_mean", "ms/image mean", ".1f"),
-             ("ms_batched", "ms/image batched", ".1f")]
+    """Markdown table of one set's rows. ``kind`` "line" adds WER and calls accuracy per line;
+    "zh" (Chinese lines) shows character and line accuracy; "page" detection and end-to-end
+    figures per page. A reader that did not run shows its status in every metric cell."""
+    cols: list[tuple[str, str, str]] = [("n", "n", "d")]
+    if kind == "zh":
+        cols += [("char_accuracy", "char acc", ".1%"), ("cer", "CER", ".3f"), ("line_accuracy", "line acc", ".1%"),
+                 ("ms_median", "ms/line median", ".1f"), ("ms_mean", "ms/line mean", ".1f"),
+                 ("ms_batched", "ms/line batched", ".1f")]
+    elif kind == "page":
+        cols += [("precision", "det P", ".3f"), ("recall", "det R", ".3f"), ("f", "det F", ".3f"),
+                 ("char_accuracy", "char acc", ".1%"), ("cer", "CER", ".3f"), ("line_accuracy", "line acc", ".1%"),
+                 ("ms_median", "ms/page median", ".0f"), ("ms_mean", "ms/page mean", ".0f")]
+    else:
+        unit = "line" if kind == "line" else "word"
+        cols.append(("cer", "CER", ".3f"))
+        if kind == "line":
+            cols.append(("wer", "WER", ".3f"))
+        cols += [("word_accuracy", f"{unit} acc", ".1%"), ("word_accuracy_ci", f"{unit} acc (ci)", ".1%"),
+                 ("ms_median", "ms/image median", ".1f"), ("ms_mean", "ms/image mean", ".1f"),
+                 ("ms_batched", "ms/image batched", ".1f")]
     lines = ["| reader | " + " | ".join(h for _, h, _ in cols) + " |",
              "| --- | " + " | ".join("---:" for _ in cols) + " |"]
     for r in rows:
@@ -161,8 +209,9 @@ def peer_table(rows: Sequence[dict[str, Any]], kind: str) -> str:
 # --------------------------------------------------------------------------- Tesseract
 
 
-def tesseract_info() -> dict[str, Any]:
-    """Version, data files and process start cost of the installed Tesseract, or why it is unusable."""
+def tesseract_info(lang: str = "eng") -> dict[str, Any]:
+    """Version, ``lang``'s data file and process start cost of the installed Tesseract, or why it is
+    unusable (no pytesseract, no binary, no ``lang.traineddata``)."""
     try:
         import pytesseract
     except ImportError:
@@ -173,18 +222,21 @@ def tesseract_info() -> dict[str, Any]:
         return {"status": "not installed",
                 "why": f"no tesseract binary ({type(e).__name__}): apt install tesseract-ocr"}
     info: dict[str, Any] = {"status": "ok", "version": version, "pytesseract": pytesseract.__version__,
-                            "binary": shutil.which(pytesseract.pytesseract.tesseract_cmd),
+                            "binary": shutil.which(pytesseract.pytesseract.tesseract_cmd), "lang": lang,
                             "OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT")}
     try:
         info["languages"] = pytesseract.get_languages()
     except Exception:  # noqa: BLE001 - informational only
         pass
+    if "languages" in info and lang not in info["languages"]:
+        package = "tesseract-ocr-" + lang.replace("_", "-")
+        return {**info, "status": "not installed", "why": f"no {lang}.traineddata: apt install {package}"}
     for d in (os.environ.get("TESSDATA_PREFIX"), "/usr/share/tesseract-ocr/5/tessdata",
               "/usr/share/tesseract-ocr/4.00/tessdata", "/usr/local/share/tessdata"):
-        if d and (Path(d) / "eng.traineddata").is_file():
-            f = Path(d) / "eng.traineddata"
-            # ~4 MB is tessdata_fast (integer LSTM only, what Debian ships); ~23 MB is tessdata (+ legacy).
-            info["eng_traineddata"] = {"path": str(f), "size_mb": round(f.stat().st_size / 2**20, 1)}
+        if d and (Path(d) / f"{lang}.traineddata").is_file():
+            f = Path(d) / f"{lang}.traineddata"
+            # eng: ~4 MB is tessdata_fast (integer LSTM only, what Debian ships); ~23 MB is tessdata (+ legacy).
+            info[f"{lang}_traineddata"] = {"path": str(f), "size_mb": round(f.stat().st_size / 2**20, 1)}
             break
     cmd = info["binary"] or "tesseract"
     starts = []
@@ -197,23 +249,24 @@ def tesseract_info() -> dict[str, Any]:
     reads = []
     for _ in range(3):
         t0 = time.perf_counter()
-        pytesseract.image_to_string(blank, lang="eng", config="--oem 1 --psm 8")
+        pytesseract.image_to_string(blank, lang=lang, config="--oem 1 --psm 8")
         reads.append(time.perf_counter() - t0)
     info["blank_image_ms"] = 1e3 * statistics.median(reads)  # process + model load + temp files, no text
     return info
 
 
-def tesseract_reader(info: dict[str, Any], psm: int, label: str) -> Reader:
-    name = f"Tesseract {info.get('version', '')} --oem 1 --psm {psm}".replace("  ", " ")
+def tesseract_reader(info: dict[str, Any], psm: int, label: str, lang: str = "eng") -> Reader:
+    tag = "" if lang == "eng" else f" {lang}"
+    name = f"Tesseract {info.get('version', '')}{tag} --oem 1 --psm {psm}".replace("  ", " ")
     if info.get("status") != "ok":
-        return Reader(f"Tesseract --psm {psm}", None, status=info.get("status", "not installed"),
+        return Reader(f"Tesseract{tag} --psm {psm}", None, status=info.get("status", "not installed"),
                       note=info.get("why", ""))
     import pytesseract
 
     config = f"--oem 1 --psm {psm}"
 
     def read(img: np.ndarray) -> str:
-        return pytesseract.image_to_string(img, lang="eng", config=config).strip()
+        return pytesseract.image_to_string(img, lang=lang, config=config).strip()
 
     return Reader(name, read, note=f"{label}; image as decoded, Tesseract binarises it itself")
 
@@ -312,10 +365,344 @@ def run_word(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
             "tesseract": tess, "model": str(model_path), "untrained": args.untrained, "backend": predictor.backend}
 
 
+# --------------------------------------------------------------------------- Chinese task
+
+# What counts as CJK for the space rule: radicals, CJK punctuation, kana, ideographs (A and the
+# basic block), compatibility ideographs, full-width forms, and the non-ASCII Chinese punctuation
+# of the charset (curly quotes, dash, ellipsis, middle dot).
+_CJK_RANGES = "\u2e80-\u2fdf\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+
+
+@functools.cache
+def _space_by_cjk() -> re.Pattern:
+    from chinese_ocr.charset import CHINESE_PUNCT
+
+    cjk = _CJK_RANGES + "".join(re.escape(c) for c in CHINESE_PUNCT if ord(c) > 127)
+    return re.compile(f"(?<=[{cjk}]) | (?=[{cjk}])")
+
+
+def zh_text(text: str) -> str:
+    """A Chinese reading or label as compared: :func:`chinese_ocr.charset.normalize_text` (one
+    spelling for full-width forms, single spaces, no line breaks) and no space next to a CJK
+    character; spaces between Latin words, digits and symbols stay."""
+    from chinese_ocr.charset import normalize_text
+
+    return _space_by_cjk().sub("", normalize_text(text))
+
+
+@dataclass
+class PageSet:
+    name: str
+    images: list[np.ndarray]
+    quads: list[list[np.ndarray]]  # per page, its true lines (4, 2)
+    texts: list[list[str]]  # per page, the text of each line
+
+
+def match_pairs(pred_quads: Sequence[np.ndarray], true_quads: Sequence[np.ndarray],
+                iou: float = 0.5) -> list[tuple[int, int]]:
+    """``(predicted, true)`` index pairs of a one-to-one matching, greedy by polygon IoU (highest
+    first, at least ``iou``): the rule of ``ctpn.textline.match_lines``, with the pairs kept."""
+    from ctpn.textline import quad_iou
+
+    n_p, n_t = len(pred_quads), len(true_quads)
+    m = np.array([[quad_iou(p, t) for t in true_quads] for p in pred_quads]).reshape(n_p, n_t)
+    used_p, used_t = np.zeros(n_p, bool), np.zeros(n_t, bool)
+    pairs = []
+    for flat in np.argsort(-m, axis=None, kind="stable"):
+        i, j = divmod(int(flat), n_t)
+        if m[i, j] < iou:
+            break
+        if not used_p[i] and not used_t[j]:
+            used_p[i] = used_t[j] = True
+            pairs.append((i, j))
+    return pairs
+
+
+def page_metrics(preds: Sequence[Sequence[tuple[np.ndarray, str]]], truths: Sequence[Sequence[tuple[np.ndarray, str]]],
+                 iou: float = 0.5) -> dict[str, Any]:
+    """Detection and end-to-end figures of predicted pages (each a list of ``(quad, text)``) against
+    true ones, summed over the pages.
+
+    Lines are matched one to one by :func:`match_pairs`: ``precision`` / ``recall`` / ``f`` count
+    the matches (``ctpn.evaluate.detection_metrics``). ``cer``: character edits / characters of
+    all true lines, where a matched pair costs the edit distance of its two texts, an unmatched
+    true line its length (all deleted) and an unmatched predicted line its length (all
+    inserted); texts through :func:`zh_text`. ``char_accuracy`` = 1 - ``cer``;
+    ``line_accuracy``: matched pairs read exactly / true lines."""
+    from ctpn.evaluate import detection_metrics
+    from ocr_common.ctc import edit_distance
+
+    edits = chars = exact = lines = 0
+    for pred, true in zip(preds, truths, strict=True):
+        p_text, t_text = [zh_text(t) for _, t in pred], [zh_text(t) for _, t in true]
+        pairs = match_pairs([q for q, _ in pred], [q for q, _ in true], iou)
+        mp, mt = {i for i, _ in pairs}, {j for _, j in pairs}
+        edits += sum(edit_distance(p_text[i], t_text[j]) for i, j in pairs)
+        edits += sum(len(t) for j, t in enumerate(t_text) if j not in mt)
+        edits += sum(len(p) for i, p in enumerate(p_text) if i not in mp)
+        exact += sum(p_text[i] == t_text[j] for i, j in pairs)
+        chars += sum(len(t) for t in t_text)
+        lines += len(true)
+    det = detection_metrics([[q for q, _ in p] for p in preds], [[q for q, _ in t] for t in truths], iou)
+    cer = edits / max(chars, 1)
+    return {**det, "n": len(truths), "lines": lines, "edits": edits, "chars": chars, "cer": cer,
+            "char_accuracy": 1.0 - cer, "line_accuracy": exact / lines if lines else float("nan")}
+
+
+def run_pages(readers: list[Reader], s: PageSet, iou: float = 0.5) -> list[dict[str, Any]]:
+    """One row per page reader: :func:`page_metrics`, ms per page (median, mean), every reading."""
+    truths = [list(zip(q, t)) for q, t in zip(s.quads, s.texts)]
+    rows = []
+    for r in readers:
+        row: dict[str, Any] = {"set": s.name, "reader": r.name, "n": len(s.images), "status": r.status,
+                               "note": r.note}
+        if r.read is None:
+            rows.append(row)
+            print(f"  {r.name}: {r.status} ({r.note})", flush=True)
+            continue
+        t = time_reader(r, s.images, 1)
+        row.update(page_metrics(t["preds"], truths, iou))
+        row.update(ms_median=statistics.median(t["ms"]), ms_mean=statistics.fmean(t["ms"]),
+                   preds=[[{"box": np.asarray(q).tolist(), "text": x} for q, x in p] for p in t["preds"]],
+                   truths=[list(t) for t in s.texts])
+        rows.append(row)
+        print(f"  {r.name}: det F {row['f']:.3f}, char acc {row['char_accuracy']:.3f}, "
+              f"{row['ms_median']:.0f} ms/page median", flush=True)
+    return rows
+
+
+def to_bgr(img: np.ndarray) -> np.ndarray:
+    """RapidOCR takes an array as OpenCV's BGR (grey is fine); ours are RGB as decoded."""
+    import cv2
+
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_RGBA2BGR)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    return img
+
+
+def rapidocr_engine() -> tuple[Any, dict[str, Any]]:
+    """``(RapidOCR(), info)`` with its version and model files, or ``(None, why)`` when not installed."""
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:
+        return None, {"status": "not installed", "why": "no rapidocr_onnxruntime: pip install rapidocr-onnxruntime"}
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        info: dict[str, Any] = {"status": "ok", "version": version("rapidocr-onnxruntime")}
+    except PackageNotFoundError:
+        info = {"status": "ok", "version": "?"}
+    try:  # informational only: the model files of its default config
+        from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
+        from rapidocr_onnxruntime.utils import read_yaml
+
+        cfg = read_yaml(DEFAULT_CFG_PATH)
+        info["models"] = {k.lower(): Path(cfg[k]["model_path"]).name for k in ("Det", "Cls", "Rec")}
+        info["text_score"] = cfg["Global"]["text_score"]
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        return RapidOCR(), info
+    except Exception as e:  # noqa: BLE001 - e.g. its ONNX Runtime or a model file broken: a status, not a crash
+        return None, {**info, "status": "unavailable", "why": f"RapidOCR() failed: {type(e).__name__}: {e}"}
+
+
+def rapidocr_readers(engine: Any, info: dict[str, Any]) -> tuple[Reader, Reader]:
+    """(line reader: its recogniser alone, page reader: det + cls + rec), or two "not installed"."""
+    if engine is None:
+        return (Reader("RapidOCR rec", None, status=info["status"], note=info.get("why", "")),
+                Reader("RapidOCR det+cls+rec", None, status=info["status"], note=info.get("why", "")))
+    v = info.get("version", "")
+
+    def read_line(img: np.ndarray) -> str:
+        res, _ = engine(to_bgr(img), use_det=False, use_cls=False, use_rec=True)
+        return "".join(text for text, _ in res or [])
+
+    def read_lines(imgs: list[np.ndarray]) -> list[str]:
+        # Its recogniser on the whole list (the public call takes one image; load_img makes grey BGR,
+        # as that call does); it runs 6 lines per batch.
+        res, _ = engine.text_rec([engine.load_img(to_bgr(im)) for im in imgs])
+        return [text for text, *_ in res]
+
+    def read_page(img: np.ndarray) -> list[tuple[np.ndarray, str]]:
+        res, _ = engine(to_bgr(img))
+        return [(np.asarray(box, np.float32).reshape(4, 2), text) for box, text, _ in res or []]
+
+    models = info.get("models", {})
+    return (Reader(f"RapidOCR {v} rec only", read_line, read_lines,
+                   note=f"use_det=False, use_cls=False: {models.get('rec', 'rec model')} on the whole image"),
+            Reader(f"RapidOCR {v} det+cls+rec", read_page,
+                   note=f"defaults ({', '.join(models.values())}); lines whose reading scores under "
+                   f"{info.get('text_score', 0.5)} are dropped by RapidOCR, boxes included"))
+
+
+def tesseract_page_reader(info: dict[str, Any], psm: int = 3, lang: str = "chi_sim") -> Reader:
+    """Tesseract's ``image_to_data`` on a page: one line per (block, paragraph, line) with text,
+    its box the line's (level 4) rectangle, its text the words joined by spaces."""
+    if info.get("status") != "ok":
+        return Reader(f"Tesseract {lang} --psm {psm}", None, status=info.get("status", "not installed"),
+                      note=info.get("why", ""))
+    import pytesseract
+
+    config = f"--oem 1 --psm {psm}"
+
+    def read(img: np.ndarray) -> list[tuple[np.ndarray, str]]:
+        d = pytesseract.image_to_data(img, lang=lang, config=config, output_type=pytesseract.Output.DICT)
+        boxes: dict[tuple[int, int, int], np.ndarray] = {}
+        words: dict[tuple[int, int, int], list[str]] = {}
+        for k, level in enumerate(d["level"]):
+            key = (d["block_num"][k], d["par_num"][k], d["line_num"][k])
+            if level == 4:
+                x, y, w, h = d["left"][k], d["top"][k], d["width"][k], d["height"][k]
+                boxes[key] = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+            elif level == 5 and str(d["text"][k]).strip():
+                words.setdefault(key, []).append(str(d["text"][k]).strip())
+        return [(boxes[key], " ".join(w)) for key, w in words.items() if key in boxes]
+
+    name = f"Tesseract {info.get('version', '')} {lang} --oem 1 --psm {psm}"
+    return Reader(name, read, note="image_to_data: (block, par, line) groups, words joined by spaces")
+
+
+def default_folder(name: str) -> str | None:
+    d = SHARED_DATA_DIR / name
+    return str(d) if (d / "labels.tsv").is_file() else None
+
+
+def shard_rows(folder: Path) -> int:
+    from ocr_common.shards import shard_files
+
+    rows = 0
+    for f in shard_files(folder):
+        with np.load(f) as z:
+            rows += len(z["texts"])
+    return rows
+
+
+def zh_line_sets(args: argparse.Namespace) -> list[EvalSet]:
+    from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
+    from ocr_common.shards import shard_files
+
+    quick = QUICK_IMAGES if args.quick else None
+    sets = []
+    if args.zh_synth_dir:
+        n = min(args.n_lines, quick or args.n_lines)
+        root = Path(args.zh_synth_dir)
+        if any(shard_rows(root / split) < n for split in ("eval", "heldout")):
+            from chinese_ocr.synth import render_heldout
+
+            print(f"rendering held-out lines into {root}/eval and {root}/heldout", flush=True)
+            render_heldout(root, n)
+        for name, split in (("zh-lines", "eval"), ("zh-heldout-font", "heldout")):
+            x, texts, _ = load_shards(shard_files(root / split), n)
+            # Shards hold normalised lines, ink 255 on 0: back to dark ink on light paper.
+            sets.append(EvalSet(name, [255 - im for im in x], texts, "zh"))
+    if args.plates:
+        _, val = plate_split(args.plates)
+        sets.append(EvalSet("plates", [p.image for p in val[:quick]], [p.text for p in val[:quick]], "zh"))
+    if args.zh_dev:
+        lines = load_labelled_folder(args.zh_dev)[:quick]
+        sets.append(EvalSet("zh-dev", [p.image for p in lines], [p.text for p in lines], "zh"))
+    return [s for s in sets if s.images]
+
+
+def zh_page_set(args: argparse.Namespace) -> PageSet | None:
+    from benchmarks.bench_chinese import eval_pages
+
+    n = min(args.n_pages, 2) if args.quick else args.n_pages
+    if n <= 0:
+        return None
+    pages = eval_pages(n)
+    return PageSet("pages", [p.image for p in pages], [list(p.lines) for p in pages], [list(p.texts) for p in pages])
+
+
+def our_zh_predictor(args: argparse.Namespace, stack: ExitStack):
+    """``(ChinesePredictor, recogniser path)``: the shipped models (``--zh-model``, detector and
+    orientation from ``--models-dir``'s manifest) or, with ``--untrained``, untrained ones."""
+    from chinese_ocr.predict import SHIPPED_NAMES, ChinesePredictor, companion
+
+    if args.untrained:
+        from benchmarks.bench_chinese import publish_untrained
+
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-peers-zh-")))
+        publish_untrained(tmp, tiny=args.tiny)
+        model_path, cache, models_dir = tmp / "chinese.keras", tmp, tmp
+    else:
+        from chinese_ocr.evaluate import inference_file
+
+        models_dir = Path(args.models_dir)
+        model = Path(args.zh_model or models_dir / "chinese.keras")
+        if not model.is_file():
+            raise SystemExit(f"{model} not found: train and publish a Chinese model, or pass --untrained")
+        model_path, cache = inference_file(model), None
+    predictor = ChinesePredictor(model_path, onnx_cache_dir=cache,
+                                 detector=companion(models_dir, SHIPPED_NAMES["detector"]) or False,
+                                 orientation=companion(models_dir, SHIPPED_NAMES["orientation"]) or False)
+    stack.callback(predictor.close)
+    return predictor, model_path
+
+
+def our_zh_readers(predictor, untrained: bool) -> tuple[Reader, Reader]:
+    """(line reader: ``predict(detect=False)``, page reader: ``predict()``)."""
+    tag = " (untrained)" if untrained else ""
+    backend = predictor.recognizer.backend
+    steps = "orientation + recogniser" if predictor.orientation else "recogniser (no orientation classifier)"
+
+    def read_line(img: np.ndarray) -> str:
+        return predictor.predict([img], detect=False)[0].text
+
+    def read_lines(imgs: list[np.ndarray]) -> list[str]:
+        return [r.text for r in predictor.recognizer.read(imgs)]
+
+    line = Reader(f"ours{tag}, detect=0", read_line, read_lines,
+                  note=f"ChinesePredictor.predict(detect=False): {steps}, best path; batched: "
+                  f"LineRecognizer.read alone; {backend}")
+    if predictor.detector is None:
+        page = Reader(f"ours{tag}", None, status="no detector", note="no ctpn entry in the models' manifest")
+    else:
+        def read_page(img: np.ndarray) -> list[tuple[np.ndarray, str]]:
+            return [(ln.box, ln.text) for ln in predictor.predict([img])[0].lines]
+
+        page = Reader(f"ours{tag}", read_page, note=f"ChinesePredictor.predict: CTPN, crops, {steps}; {backend}")
+    return line, page
+
+
+def run_chinese(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
+    line_sets, page_set = zh_line_sets(args), zh_page_set(args)
+    if not line_sets and page_set is None:
+        raise SystemExit("no Chinese evaluation set: pass --zh-synth-dir, --plates, --zh-dev and/or --n-pages > 0")
+    predictor, model_path = our_zh_predictor(args, stack)
+    ours_line, ours_page = our_zh_readers(predictor, args.untrained)
+    engine, rapid = rapidocr_engine()
+    rapid_line, rapid_page = rapidocr_readers(engine, rapid)
+    tess = tesseract_info("chi_sim")
+    if tess.get("status") == "ok":
+        print(f"Tesseract {tess['version']} chi_sim: process start {tess['process_start_ms']:.0f} ms, "
+              f"blank image {tess['blank_image_ms']:.0f} ms per call", flush=True)
+    else:
+        print(f"Tesseract chi_sim: {tess['status']}: {tess.get('why')}", flush=True)
+    print(f"RapidOCR: {rapid['status']} {rapid.get('version', rapid.get('why', ''))}", flush=True)
+    rows = []
+    for s in line_sets:
+        print(f"\n{s.name}: {len(s.images)} Chinese lines", flush=True)
+        readers = [tesseract_reader(tess, 7, "one text line", lang="chi_sim"), rapid_line, ours_line]
+        rows += run_set(readers, s, args.batch)
+    sets = [{"name": s.name, "kind": s.kind, "n": len(s.images)} for s in line_sets]
+    if page_set is not None:
+        print(f"\n{page_set.name}: {len(page_set.images)} pages of 960x720, "
+              f"{sum(len(q) for q in page_set.quads)} lines", flush=True)
+        rows += run_pages([tesseract_page_reader(tess, 3), rapid_page, ours_page], page_set)
+        sets.append({"name": page_set.name, "kind": "page", "n": len(page_set.images)})
+    return {"sets": sets, "rows": rows, "tesseract": tess, "rapidocr": rapid, "model": str(model_path),
+            "untrained": args.untrained, "tiny": args.untrained and args.tiny, "backend": predictor.recognizer.backend,
+            "detector": predictor.detector is not None, "orientation": predictor.orientation is not None}
+
+
 # Task name -> runner(args, exit stack) -> results with "sets" and "rows" (one per set and reader).
-# A new task (e.g. Chinese: RapidOCR, Tesseract chi_sim) adds its runner here.
 TASKS: dict[str, Callable[[argparse.Namespace, ExitStack], dict[str, Any]]] = {
     "word": run_word,
+    "chinese": run_chinese,
 }
 
 
@@ -333,11 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_peers", description=__doc__,
                                  formatter_class=HelpFormatter)
     ap.add_argument("--tasks", default="word", help=f"comma-separated tasks, of {sorted(TASKS)}")
-    ap.add_argument("--models-dir", default="models", help="where word.keras (+ word.json) is")
+    ap.add_argument("--models-dir", default="models",
+                    help="where word.keras, chinese.keras, ctpn.keras, zh_orientation.keras (+ .json, manifest) are")
     ap.add_argument("--model", default=None,
                     help="a word model or training checkpoint instead of MODELS_DIR/word.keras")
     ap.add_argument("--untrained", action="store_true",
-                    help="an untrained word model in a temp folder: valid times, meaningless accuracy for ours")
+                    help="untrained models in a temp folder: valid times, meaningless accuracy for ours")
+    ap.add_argument("--tiny", action="store_true",
+                    help="chinese, with --untrained: tiny networks (for tests of the script; times mean nothing)")
     ap.add_argument("--words-dev", default=default_words_dev(),
                     help="labelled real handwriting (labels.tsv: file, kind, text), split into words and lines")
     ap.add_argument("--synth-dir", default=None, help="synthetic held-out shards, e.g. data/word_synth/heldout")
@@ -345,6 +735,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--line-psm", type=int, default=7, choices=(6, 7),
                     help="Tesseract page segmentation for line images: 7 one text line, 6 a block of lines")
     ap.add_argument("--batch", type=int, default=32, help="images per predict call for ours' batched time")
+    zh = ap.add_argument_group("chinese task")
+    zh.add_argument("--zh-model", default=None,
+                    help="a Chinese recogniser or checkpoint instead of MODELS_DIR/chinese.keras (the detector and "
+                    "orientation classifier come from MODELS_DIR/manifest.json)")
+    zh.add_argument("--zh-synth-dir", default="data/zh_synth",
+                    help="held-out line shards: <dir>/eval (zh-lines) and <dir>/heldout (zh-heldout-font), rendered "
+                    "when short; '' for none")
+    zh.add_argument("--n-lines", type=int, default=300, help="lines of each synthetic line set")
+    zh.add_argument("--plates", default=default_folder("plates"),
+                    help="licence plates (labels.tsv); the validation half of plate_split is read")
+    zh.add_argument("--zh-dev", default=default_folder("zh_dev"), help="real Chinese lines (labels.tsv: file, text)")
+    zh.add_argument("--n-pages", type=int, default=20, help="seeded synthetic 960x720 pages (0: none)")
     add_common_args(ap, NAME)
     return ap
 
@@ -353,17 +755,30 @@ def print_report(results: dict[str, Any]) -> None:
     for task, res in results.items():
         for s in res["sets"]:
             rows = [r for r in res["rows"] if r["set"] == s["name"]]
-            print(f"\n### {task}: {s['name']} ({s['n']} {s['kind']} images)\n")
+            what = {"zh": "Chinese lines", "page": "960x720 pages"}.get(s["kind"], f"{s['kind']} images")
+            print(f"\n### {task}: {s['name']} ({s['n']} {what})\n")
             print(peer_table(rows, s["kind"]))
         tess = res.get("tesseract", {})
+        lang = tess.get("lang", "eng")
         if tess.get("status") == "ok":
-            print(f"\nTesseract {tess['version']} ({tess.get('eng_traineddata', {}).get('size_mb', '?')} MB "
-                  f"eng.traineddata): every call starts a process ({tess['process_start_ms']:.0f} ms for "
+            print(f"\nTesseract {tess['version']} ({tess.get(f'{lang}_traineddata', {}).get('size_mb', '?')} MB "
+                  f"{lang}.traineddata): every call starts a process ({tess['process_start_ms']:.0f} ms for "
                   f"`tesseract --version`) and loads its model ({tess['blank_image_ms']:.0f} ms for a blank image); "
                   "both are in its ms/image.")
         elif tess:
             print(f"\nTesseract: {tess.get('status')} ({tess.get('why')})")
-        if res.get("untrained"):
+        rapid = res.get("rapidocr")
+        if rapid and rapid.get("status") == "ok":
+            print(f"\nRapidOCR {rapid['version']} in process (ONNX Runtime, all cores), models "
+                  f"{', '.join(rapid.get('models', {}).values()) or '?'}, loaded once.")
+        elif rapid:
+            print(f"\nRapidOCR: {rapid.get('status')} ({rapid.get('why')})")
+        if task == "chinese":
+            print("\nTexts compared after normalize_text, without spaces next to CJK characters; pages: lines "
+                  "matched one to one at IoU >= 0.5, CER over matched pairs + unmatched lines in full.")
+        if res.get("tiny"):
+            print("\nours: UNTRAINED TINY models, their accuracy and times are meaningless.")
+        elif res.get("untrained"):
             print("\nours: UNTRAINED model, its accuracy is meaningless (times are valid).")
 
 

@@ -56,21 +56,10 @@ def inference_file(path: str | Path) -> Path:
     to one, written once beside it as ``inference.keras`` (+ ``.json``)."""
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.model import inference_model
-    from chinese_ocr.recognize import config_path_for
-    from ocr_common.config import load_config, save_config
-    from ocr_common.export import load_keras_model
+    from ocr_common import export
 
-    path = Path(path)
-    out = path.with_name("inference.keras")
-    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
-        return out
-    model = load_keras_model(path, compile=False)
-    if model.layers[-1].name == "probs":
-        return path
-    cfg = load_config(ChineseConfig, config_path_for(path))
-    inference_model(model).save(out)
-    save_config(cfg, out.with_suffix(".json"))
-    return out
+    return export.inference_file(path, ChineseConfig, lambda m, _: inference_model(m),
+                                 lambda m, *_: m.layers[-1].name != "probs")
 
 
 def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[str],

@@ -140,21 +140,11 @@ def inference_file(path: str | Path) -> Path:
     beside it as ``inference.keras`` (+ ``.json``)."""
     from ctpn.config import CTPNConfig
     from ctpn.model import inference_model
-    from ctpn.predict import config_path_for, is_training_model
-    from ocr_common.config import load_config, save_config
-    from ocr_common.export import load_keras_model
+    from ctpn.predict import is_training_model
+    from ocr_common import export
 
-    path = Path(path)
-    out = path.with_name("inference.keras")
-    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
-        return out
-    model = load_keras_model(path, compile=False)
-    if not is_training_model(model):
-        return path
-    cfg = load_config(CTPNConfig, config_path_for(path))
-    inference_model(model).save(out)
-    save_config(cfg, out.with_suffix(".json"))
-    return out
+    return export.inference_file(path, CTPNConfig, lambda m, _: inference_model(m),
+                                 lambda m, *_: is_training_model(m))
 
 
 def _sets(args) -> dict[str, tuple[list[np.ndarray], list[list[np.ndarray]]]]:

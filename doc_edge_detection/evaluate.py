@@ -76,24 +76,11 @@ def inference_file(path: str | Path) -> Path:
     copy written beside it once as ``inference.keras`` (+ ``.json``): HED cut to its fused output."""
     from doc_edge_detection.config import DocEdgeConfig
     from doc_edge_detection.model import inference_model
-    from doc_edge_detection.predict import config_path_for
-    from ocr_common.config import load_config, save_config
-    from ocr_common.export import load_keras_model
+    from ocr_common import export
 
-    path = Path(path)
-    out = path.with_name("inference.keras")
-    if path == out:
-        return path
-    if out.exists() and out.stat().st_mtime >= path.stat().st_mtime:
-        return out
-    cfg = load_config(DocEdgeConfig, config_path_for(path))
-    model = load_keras_model(path, compile=False)
     # A run's best.keras carries the optimizer state; a HED checkpoint by any name, its side outputs.
-    if path.name != "best.keras" and not (cfg.arch == "hed" and model.output.shape[-1] != 1):
-        return path
-    inference_model(model, cfg).save(out)
-    save_config(cfg, out.with_suffix(".json"))
-    return out
+    return export.inference_file(path, DocEdgeConfig, inference_model, lambda m, cfg, p: p.name == "best.keras" or (
+        cfg.arch == "hed" and m.output.shape[-1] != 1))
 
 
 def score(pred, true: np.ndarray, shape) -> dict:

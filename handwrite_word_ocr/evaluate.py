@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handwrite_word_ocr.predict import DECODERS, LEXICON_DECODER, WordPredictor, decoder
+from handwrite_word_ocr.predict import DECODERS, LEXICON_DECODER, WordPredictor
 from ocr_common.ctc import metrics_table, text_metrics
 
 SHIPPED_NAME = "word"
@@ -58,21 +58,10 @@ def inference_file(path: str | Path) -> Path:
     to one, written once beside it as ``inference.keras`` (+ ``.json``)."""
     from handwrite_word_ocr.config import WordConfig
     from handwrite_word_ocr.model import inference_model
-    from handwrite_word_ocr.predict import config_path_for
-    from ocr_common.config import load_config, save_config
-    from ocr_common.export import load_keras_model
+    from ocr_common import export
 
-    path = Path(path)
-    out = path.with_name("inference.keras")
-    if path == out or (out.exists() and out.stat().st_mtime >= path.stat().st_mtime):
-        return out
-    model = load_keras_model(path, compile=False)
-    if model.layers[-1].name == "probs":
-        return path
-    cfg = load_config(WordConfig, config_path_for(path))
-    inference_model(model).save(out)
-    save_config(cfg, out.with_suffix(".json"))
-    return out
+    return export.inference_file(path, WordConfig, lambda m, _: inference_model(m),
+                                 lambda m, *_: m.layers[-1].name != "probs")
 
 
 def squash(text: str) -> str:

@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,29 @@ def load_keras_model(path: str | Path, compile: bool = True):
     import keras
 
     return keras.saving.load_model(path, custom_objects=known_custom_objects(), compile=compile, safe_mode=True)
+
+
+def inference_file(path: str | Path, config_cls: type, cut: Callable[[Any, Any], Any],
+                   needs_cut: Callable[[Any, Any, Path], bool]) -> Path:
+    """The model to run and ship for the checkpoint ``path`` (config in the ``.json`` beside it):
+    ``path`` itself unless ``needs_cut(model, cfg, path)``; otherwise ``cut(model, cfg)`` (the
+    task's inference model), written once beside it as ``inference.keras`` (+ ``.json``) and
+    reused while it is newer than the checkpoint."""
+    from ocr_common.config import load_config, save_config
+
+    path = Path(path)
+    out = path.with_name("inference.keras")
+    if path == out:
+        return path
+    if out.exists() and out.stat().st_mtime >= path.stat().st_mtime:
+        return out
+    cfg = load_config(config_cls, path.with_suffix(".json"))
+    model = load_keras_model(path, compile=False)
+    if not needs_cut(model, cfg, path):
+        return path
+    cut(model, cfg).save(out)
+    save_config(cfg, out.with_suffix(".json"))
+    return out
 
 
 def _input_signature(model) -> list:

@@ -3,6 +3,7 @@ MACs worked out by hand, and the percentile / timing statistics on known data.""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -220,3 +221,144 @@ def test_bench_word_falls_back_to_drawn_images():
     assert gray(np.dstack([words[0]] * 3)).shape == words[0].shape
     args = build_parser().parse_args(["--untrained", "--http", "none"])
     assert args.untrained and args.http == "none" and args.batch == 32
+
+
+# --------------------------------------------------------------------------- Chinese: bench_peers / bench_chinese
+
+
+def test_zh_text_drops_spaces_next_to_cjk_and_keeps_latin_word_spaces():
+    from benchmarks.bench_peers import zh_text
+
+    assert zh_text("你 好 世 界") == "你好世界"  # Tesseract's spaces between characters
+    assert zh_text("第一行\n第二行") == "第一行第二行"
+    assert zh_text("Hello   world") == "Hello world"
+    assert zh_text("New York 纽约") == "New York纽约"  # next to a Chinese character on one side
+    assert zh_text("价格 ： 30 元") == "价格：30元"  # full-width punctuation counts as CJK
+    assert zh_text("ＡＢＣ　１２３，好") == "ABC 123，好"  # full-width letters and space folded first
+    assert zh_text("3 % off") == "3 % off"  # ASCII % is no CJK character
+
+
+def _rect(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+def test_page_metrics_match_lines_then_count_edits_on_a_hand_made_page():
+    from benchmarks.bench_peers import match_pairs, page_metrics
+    from ctpn.textline import match_lines
+
+    truth = [(_rect(10, 10, 210, 40), "你好世界"), (_rect(10, 60, 210, 90), "中文识别")]
+    pred = [(_rect(12, 62, 208, 92), "中文识利"),  # the second line, one wrong character
+            (_rect(10, 10, 210, 40), "你 好 世 界"),  # the first, right (spaces between CJK do not count)
+            (_rect(300, 200, 400, 230), "噪声")]  # spurious: both characters inserted
+    pairs = match_pairs([q for q, _ in pred], [q for q, _ in truth])
+    assert sorted(pairs) == [(0, 1), (1, 0)]
+    assert match_lines([q for q, _ in pred], [q for q, _ in truth]) == (2, 1, 0)
+    m = page_metrics([pred], [truth])
+    assert (m["tp"], m["fp"], m["fn"]) == (2, 1, 0)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == 1.0 and m["f"] == pytest.approx(0.8)
+    assert (m["edits"], m["chars"]) == (3, 8)  # 0 + 1 + 2 inserted, over 4 + 4 true characters
+    assert m["cer"] == pytest.approx(3 / 8) and m["char_accuracy"] == pytest.approx(5 / 8)
+    assert m["line_accuracy"] == 0.5 and m["n"] == 1 and m["lines"] == 2
+    # A second page whose only line is missed: all its characters count as deleted.
+    m2 = page_metrics([pred, []], [truth, [(_rect(0, 0, 50, 20), "测试")]])
+    assert (m2["edits"], m2["chars"], m2["fn"]) == (5, 10, 1) and m2["line_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_chinese_peers_that_are_missing_are_statuses():
+    from benchmarks.bench_peers import TASKS, rapidocr_readers, run_chinese, tesseract_page_reader, tesseract_reader
+
+    assert TASKS["chinese"] is run_chinese
+    line, page = rapidocr_readers(None, {"status": "not installed", "why": "no rapidocr"})
+    assert line.read is None and page.read is None and line.status == "not installed" and page.note == "no rapidocr"
+    missing = {"status": "not installed", "why": "no chi_sim.traineddata"}
+    assert tesseract_page_reader(missing).read is None
+    r = tesseract_reader(missing, 7, "one text line", lang="chi_sim")
+    assert r.read is None and "chi_sim" in r.name
+
+
+def _line_image(text: str) -> np.ndarray:
+    import cv2
+
+    img = np.full((40, 24 * len(text) + 16), 250, np.uint8)
+    cv2.putText(img, text, (8, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 20, 2, cv2.LINE_AA)
+    return img
+
+
+def _labelled_folder(folder, names_texts) -> None:
+    import cv2
+
+    folder.mkdir(parents=True)
+    rows = ["file\ttext"]
+    for name, text in names_texts:
+        cv2.imwrite(str(folder / name), _line_image(text))
+        rows.append(f"{name}\t{text}")
+    (folder / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _chinese_peer_data(tmp_path) -> list[str]:
+    """Shards, plates and real-line folders of a few drawn lines; the bench_peers arguments naming them."""
+    from chinese_ocr.data import plate_split
+
+    texts = ["AB12", "CD34", "EF56"]
+    for split in ("eval", "heldout"):
+        (tmp_path / "zh" / split).mkdir(parents=True)
+        # As stored: normalised lines, ink 255 on 0, 32 x 280.
+        x = np.zeros((3, 32, 280), np.uint8)
+        for i, t in enumerate(texts):
+            x[i, :, : 24 * len(t) + 16] = 255 - _line_image(t)[4:36]
+        np.savez(tmp_path / "zh" / split / "shard-00000.npz", images=x, texts=np.array(texts),
+                 fonts=np.array(["drawn"] * 3))
+    names = [(f"P{i:02d}.png", f"A{i:02d}B") for i in range(12)]
+    _labelled_folder(tmp_path / "plates", names)
+    assert plate_split(tmp_path / "plates")[1], "no plate in the validation half"
+    _labelled_folder(tmp_path / "dev", [("a.png", "XY9"), ("b.png", "QR7")])
+    return ["--zh-synth-dir", str(tmp_path / "zh"), "--plates", str(tmp_path / "plates"),
+            "--zh-dev", str(tmp_path / "dev")]
+
+
+def test_bench_peers_chinese_runs_untrained_quick(tmp_path):
+    """Every set and reader gets a row; a reader that is installed here has figures, one that is not
+    a status. Pages need the evaluation faces (fonts-arphic-*, fonts-droid-fallback)."""
+    from benchmarks.bench_peers import main
+    from chinese_ocr.fonts import faces
+
+    pages = 1 if faces("eval") else 0
+    out = tmp_path / "peers.json"
+    res = main(["--tasks", "chinese", "--untrained", "--tiny", "--quick", "--n-pages", str(pages), "--out", str(out),
+                *_chinese_peer_data(tmp_path)])["chinese"]
+    want = ["zh-lines", "zh-heldout-font", "plates", "zh-dev"] + (["pages"] if pages else [])
+    assert [s["name"] for s in res["sets"]] == want
+    assert res["tiny"] and res["detector"] and res["orientation"]
+    for s in res["sets"]:
+        rows = [r for r in res["rows"] if r["set"] == s["name"]]
+        assert len(rows) == 3, s  # Tesseract, RapidOCR, ours
+        installed = {"Tesseract": res["tesseract"]["status"] == "ok", "RapidOCR": res["rapidocr"]["status"] == "ok",
+                     "ours": True}
+        for r in rows:
+            ok = next(v for k, v in installed.items() if r["reader"].startswith(k))
+            assert (r["status"] == "ok") == ok, r
+            if ok:
+                assert r["n"] == s["n"] and r["ms_median"] >= 0 and "cer" in r and "char_accuracy" in r
+                assert ("f" in r) == (s["kind"] == "page")
+    assert out.is_file() and json.loads(out.read_text())["results"]["chinese"]["sets"] == res["sets"]
+
+
+def test_bench_chinese_runs_untrained_tiny(tmp_path):
+    from benchmarks.bench_chinese import main
+    from chinese_ocr.fonts import faces
+
+    if not faces("eval"):
+        pytest.skip("the evaluation faces (fonts-arphic-ukai, ...) are not installed: no pages to render")
+
+    res = main(["--untrained", "--tiny", "--quick", "--pages", "1", "--batch", "4", "--train-charsets", "GB2312-1",
+                "--out", str(tmp_path / "zh.json")])
+    names = [r["stage"] for r in res["stages"]]
+    for part in ("normalize_line", "recogniser network", "decode best-path", "detect=False", "detection network",
+                 "line building", "crop every line", "orientation", "recognition of every line", "page end to end"):
+        assert any(part in n for n in names), part
+    assert all(r["n"] >= 3 and r["median_ms"] >= 0 for r in res["stages"])
+    assert [r["batch"] for r in res["throughput"]] == [4, 4, 4] and all(r["lines_per_s"] > 0 for r in res["throughput"])
+    assert sorted((r["arch"], r["charset"]) for r in res["training"]) == [("crnn", "GB2312-1"),
+                                                                          ("densenet", "GB2312-1")]
+    assert [r["endpoint"] for r in res["http"]] == ["one 960x720 page", "one line, ?detect=0"]
+    assert (tmp_path / "zh.json").is_file()

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from chinese_ocr.charset import normalize_text
-from ocr_common.ctc import Charset
-from ocr_common.shards import shard_files
+from ocr_common.ctc import Charset, encode_labels
+from ocr_common.shards import load_text_shards, shard_files
 
 SHARD_KEYS = {"images", "texts", "fonts"}
 CHAR_FILE = "char_std_5990.txt"
@@ -292,26 +292,7 @@ def folder_shards(folder: str | Path, out_dir: str | Path, *, lines: list[Labell
 
 def load_shards(files: list[Path], limit: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
     """``(images (N, H, W) uint8, texts, fonts)`` of shard files, in order."""
-    images, texts, fonts = [], [], []
-    for f in files:
-        with np.load(f) as z:
-            images.append(z["images"])
-            texts += [str(t) for t in z["texts"]]
-            fonts += [str(s) for s in z["fonts"]] if "fonts" in z.files else [""] * len(z["texts"])
-    if not images:
-        raise FileNotFoundError("no shard files given")
-    x = np.concatenate(images)
-    if limit:
-        x, texts, fonts = x[:limit], texts[:limit], fonts[:limit]
-    return x, texts, fonts
-
-
-def encode_labels(texts: list[str], charset: Charset, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels (N, max_len) int32 padded with the blank, keep mask)``: texts the charset cannot
-    write or CTC cannot fit are dropped (marked False) rather than failing a batch."""
-    keep = np.array([0 < len(t) <= max_len and charset.covers(t) for t in texts], bool)
-    y = charset.encode_batch([t if k else "" for t, k in zip(texts, keep)], max_len)
-    return y, keep
+    return load_text_shards(files, "fonts", limit)
 
 
 def _shift(x: np.ndarray, rng: np.random.Generator, most: int = MAX_SHIFT) -> np.ndarray:

@@ -95,34 +95,11 @@ def table(rows: dict[str, dict]) -> str:
 
 def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: Path, title: str, n: int = 40) -> Path:
     """A PNG grid of lines with their reading (green when right, red when wrong, truth beside)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.font_manager import FontProperties
-
     from chinese_ocr.fonts import FONT_ROOT, TRAIN_FACES
+    from ocr_common.sheets import reading_sheet
 
-    font = FontProperties(fname=str(FONT_ROOT / TRAIN_FACES[0].path)) if (FONT_ROOT / TRAIN_FACES[0].path).is_file() \
-        else None
-    n = min(n, len(images))
-    cols = 4
-    rows = max(1, (n + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.4, rows * 1.2))
-    for ax in np.atleast_1d(axes).ravel():
-        ax.axis("off")
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()[:n]):
-        img = images[i]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, aspect="auto", vmin=0, vmax=255)
-        ok = preds[i] == truths[i]
-        ax.set_title(preds[i][:24] + ("" if ok else f"  ({truths[i][:16]})"), fontsize=8, fontproperties=font,
-                     color="green" if ok else "red")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return reading_sheet(images, truths, preds, path, title, n=n, cell=(3.4, 1.2), chars=24,
+                         font_file=str(FONT_ROOT / TRAIN_FACES[0].path))
 
 
 def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:

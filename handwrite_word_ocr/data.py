@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr_common.ctc import Charset
-from ocr_common.shards import shard_files
+from ocr_common.ctc import Charset, encode_labels
+from ocr_common.shards import load_text_shards, shard_files
 
 
 @dataclass
@@ -51,24 +51,7 @@ def load_labelled_folder(folder: str | Path, kind: str | None = None) -> list[La
 
 def load_shards(files: list[Path], limit: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
     """``(images (N, H, W) uint8, texts, sources)`` of shard files, in order."""
-    images, texts, sources = [], [], []
-    for f in files:
-        with np.load(f) as z:
-            images.append(z["images"])
-            texts += [str(t) for t in z["texts"]]
-            sources += [str(s) for s in z["sources"]]
-    x = np.concatenate(images)
-    if limit:
-        x, texts, sources = x[:limit], texts[:limit], sources[:limit]
-    return x, texts, sources
-
-
-def encode_labels(texts: list[str], charset: Charset, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels (N, max_len) int32 padded with the blank, keep mask)``: texts the charset cannot
-    write or CTC cannot fit are dropped (marked False) rather than failing a batch."""
-    keep = np.array([0 < len(t) <= max_len and charset.covers(t) for t in texts], bool)
-    y = charset.encode_batch([t if k else "" for t, k in zip(texts, keep)], max_len)
-    return y, keep
+    return load_text_shards(files, "sources", limit)
 
 
 def _shift(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -94,30 +94,11 @@ def evaluate_words(predictor: WordPredictor, images: list[np.ndarray], truths: l
 
 
 def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: Path, title: str, n: int = 40) -> Path:
-    """A PNG grid of images with their reading (green when right, red when wrong) and the truth."""
-    import matplotlib
+    """A PNG grid of images with their reading (green when right, ignoring case; red when wrong) and the truth."""
+    from ocr_common.sheets import reading_sheet
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(images))
-    cols = 4
-    rows = max(1, (n + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 3.2, rows * 1.25))
-    for ax in np.atleast_1d(axes).ravel():
-        ax.axis("off")
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()[:n]):
-        img = images[i]
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, aspect="auto", vmin=0, vmax=255)
-        ok = preds[i].lower() == truths[i].lower()
-        ax.set_title(f"{preds[i][:28]!r}" + ("" if ok else f"  ({truths[i][:20]})"), fontsize=8,
-                     color="green" if ok else "red")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return reading_sheet(images, truths, [repr(p) for p in preds], path, title, n=n,
+                         same=lambda p, t: p[1:-1].lower() == t.lower())
 
 
 def _sets(args) -> dict[str, tuple[list[np.ndarray], list[str], bool]]:

@@ -90,6 +90,14 @@ class Charset:
 # ---------------------------------------------------------------------------------------------
 
 
+def encode_labels(texts: Sequence[str], charset: Charset, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N, max_len) int32 padded with the blank, keep mask)``: texts the charset cannot
+    write or CTC cannot fit are dropped (marked False) rather than failing a batch."""
+    keep = np.array([0 < len(t) <= max_len and charset.covers(t) for t in texts], bool)
+    y = charset.encode_batch([t if k else "" for t, k in zip(texts, keep)], max_len)
+    return y, keep
+
+
 def _check_probs(probs: np.ndarray, charset: Charset | None = None, ndim: int = 2) -> np.ndarray:
     probs = np.asarray(probs)
     if probs.ndim != ndim:

@@ -67,3 +67,20 @@ def render_shards(out_dir: str | Path, n: int, render: Callable[[tuple[str, int,
             for count in pool.imap_unordered(render, jobs):
                 bar.add(count)
     return paths
+
+
+def load_text_shards(files: list[Path], meta: str, limit: int = 0) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(images (N, H, W) uint8, texts, <meta> strings)`` of text-line shards, in order; a shard
+    without the ``meta`` key gives empty strings."""
+    images, texts, extra = [], [], []
+    for f in files:
+        with np.load(f) as z:
+            images.append(z["images"])
+            texts += [str(t) for t in z["texts"]]
+            extra += [str(s) for s in z[meta]] if meta in z.files else [""] * len(z["texts"])
+    if not images:
+        raise FileNotFoundError("no shard files given")
+    x = np.concatenate(images)
+    if limit:
+        x, texts, extra = x[:limit], texts[:limit], extra[:limit]
+    return x, texts, extra

@@ -37,6 +37,7 @@ from benchmarks.common import (
     SHARED_DATA_DIR,
     HelpFormatter,
     add_common_args,
+    bench_task_http,
     machine_info,
     machine_line,
     markdown_table,
@@ -223,45 +224,7 @@ def bench_http(models_dir: Path, words: list[np.ndarray], lines: list[np.ndarray
     line_pngs = [png_bytes(gray(im)) for im in lines]
     cases = [("one word, ?segment=0", "/predict/word?segment=0", word_pngs),
              ("one line (segmented)", "/predict/word", line_pngs)]
-    rows = []
-    if args.http == "client":
-        from serving import create_app
-        from serving.registry import TASK_LOADERS, ModelRegistry
-
-        options = {"backend": args.backend} if args.backend else {}
-        registry = ModelRegistry(models_dir, loaders={"word": TASK_LOADERS["word"]}, loader_options=options)
-        entry = registry.by_task.get("word")
-        if entry is None or not entry.ready:
-            print(f"  HTTP skipped: no word model ready in {models_dir}/manifest.json "
-                  f"({entry.reason if entry else 'no entry'})", flush=True)
-            return []
-        stack.callback(lambda: getattr(entry.predictor, "close", lambda: None)())
-        client = create_app(models_dir, registry=registry).test_client()
-        for label, path, bodies in cases:
-            it = cycle(bodies)
-
-            def post(path=path, it=it):
-                resp = client.post(path, data=next(it), content_type="image/png")
-                if resp.status_code != 200:
-                    raise RuntimeError(f"{path}: HTTP {resp.status_code} {resp.get_data(as_text=True)[:200]}")
-
-            s = summarize(time_calls(post, args.calls, warmup=1))
-            rows.append({"endpoint": label, "via": "Flask test client", **s})
-            print(f"  {label}: {s['median_ms']:.1f} ms median (test client)", flush=True)
-        return rows
-    from benchmarks.bench_inference import Server, drive
-
-    extra = ["--backend", args.backend] if args.backend else []
-    server = Server(models_dir, threads=4, timeout=args.server_timeout, extra_args=extra)
-    stack.callback(server.stop)
-    if not server.health.get("tasks", {}).get("word", {}).get("ready"):
-        print(f"  HTTP skipped: the server has no word model ready ({server.health.get('tasks', {}).get('word')})")
-        return []
-    for label, path, bodies in cases:
-        r = drive(server.port, path, bodies, None, clients=1, requests=args.calls)
-        rows.append({"endpoint": label, "via": "server.py, 1 keep-alive client", **r})
-        print(f"  {label}: {r.get('median_ms', 0):.1f} ms median, errors {r['errors']} (server.py)", flush=True)
-    return rows
+    return bench_task_http(models_dir, "word", cases, args, stack)
 
 
 # --------------------------------------------------------------------------- main

@@ -377,3 +377,52 @@ def machine_line(machine: dict) -> str:
     return (f"{machine.get('cpu_model')} | {machine.get('usable_cores'):g} cores @ {ghz} GHz"
             f" | {','.join(machine.get('vector_flags', []))} | est. fp32 peak {fmt(peak, '.0f')} GFLOP/s"
             f" | TF {machine.get('tensorflow', '?')} oneDNN={one} | load {load}")
+
+
+def bench_task_http(models_dir, task: str, cases: list[tuple[str, str, list[bytes]]], args, stack) -> list[dict]:
+    """One request at a time to each case's endpoint ``(label, path, PNG bodies)`` of ``task``:
+    through Flask's test client (``args.http == "client"``, the model in process) or a real
+    ``server.py`` (``"server"``, one keep-alive client). ``args``: ``http``, ``backend``,
+    ``calls``, ``server_timeout``; ``stack`` (an ``ExitStack``) closes what was started."""
+    from itertools import cycle
+
+    rows: list[dict] = []
+    if args.http == "client":
+        from serving import create_app
+        from serving.registry import TASK_LOADERS, ModelRegistry
+
+        options = {"backend": args.backend} if args.backend else {}
+        registry = ModelRegistry(models_dir, loaders={task: TASK_LOADERS[task]}, loader_options=options)
+        entry = registry.by_task.get(task)
+        if entry is None or not entry.ready:
+            print(f"  HTTP skipped: no {task} model ready in {models_dir}/manifest.json "
+                  f"({entry.reason if entry else 'no entry'})", flush=True)
+            return []
+        stack.callback(lambda: getattr(entry.predictor, "close", lambda: None)())
+        client = create_app(models_dir, registry=registry).test_client()
+        for label, path, bodies in cases:
+            it = cycle(bodies)
+
+            def post(path=path, it=it):
+                resp = client.post(path, data=next(it), content_type="image/png")
+                if resp.status_code != 200:
+                    raise RuntimeError(f"{path}: HTTP {resp.status_code} {resp.get_data(as_text=True)[:200]}")
+
+            s = summarize(time_calls(post, args.calls, warmup=1))
+            rows.append({"endpoint": label, "via": "Flask test client", **s})
+            print(f"  {label}: {s['median_ms']:.1f} ms median (test client)", flush=True)
+        return rows
+    from benchmarks.bench_inference import Server, drive
+
+    extra = ["--backend", args.backend] if args.backend else []
+    server = Server(models_dir, threads=4, timeout=args.server_timeout, extra_args=extra)
+    stack.callback(server.stop)
+    if not server.health.get("tasks", {}).get(task, {}).get("ready"):
+        print(f"  HTTP skipped: the server has no {task} model ready ({server.health.get('tasks', {}).get(task)})",
+              flush=True)
+        return []
+    for label, path, bodies in cases:
+        r = drive(server.port, path, bodies, None, clients=1, requests=args.calls)
+        rows.append({"endpoint": label, "via": "server.py, 1 keep-alive client", **r})
+        print(f"  {label}: {r.get('median_ms', 0):.1f} ms median, errors {r['errors']} (server.py)", flush=True)
+    return rows

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chinese_ocr.charset import charset_chars
+from ocr_common.ctc_model import CtcFrames
 
 
 @dataclass(frozen=True)
-class ChineseConfig:
+class ChineseConfig(CtcFrames):
     """Everything needed to rebuild and feed a trained line recogniser.
 
     A line is normalised by :func:`chinese_ocr.preprocess.normalize_line` to ``height`` px high
@@ -32,13 +33,3 @@ class ChineseConfig:
     units: int = 128  # crnn: LSTM units per direction
     stride: int = 4
     task: str = "chinese"
-
-    @property
-    def frames(self) -> int:
-        return self.width // self.stride
-
-    @property
-    def max_label(self) -> int:
-        # A repeated character needs a blank between its copies, so a label longer than half
-        # the frames may not fit; the renderer's lines are far shorter (12 chars in 70 frames).
-        return self.frames // 2

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from chinese_ocr.config import ChineseConfig
+from ocr_common.ctc_model import compile_model, inference_model  # noqa: F401  (the task's API)
 
 CUSTOM_OBJECTS: dict = {}
 ARCHS = ("densenet", "crnn")
@@ -84,18 +85,3 @@ def build_model(cfg: ChineseConfig) -> keras.Model:
     x = layers.Dropout(0.2, name="drop")(x)
     logits = layers.Dense(len(cfg.chars) + 1, name="logits")(x)
     return keras.Model(inp, logits, name=f"zh_{cfg.arch}")
-
-
-def inference_model(model: keras.Model) -> keras.Model:
-    """The served model: per-frame character probabilities (softmax of the training logits)."""
-    probs = layers.Softmax(name="probs")(model.get_layer("logits").output)
-    return keras.Model(model.input, probs, name=model.name + "_infer")
-
-
-def compile_model(model: keras.Model, optimizer: str, lr: float) -> keras.Model:
-    from ocr_common.training import make_optimizer
-
-    opt = make_optimizer(optimizer, lr)
-    opt.clipnorm = 5.0  # CTC gradients spike on hard batches early on
-    model.compile(optimizer=opt, loss=keras.losses.CTC())
-    return model

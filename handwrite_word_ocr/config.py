@@ -5,6 +5,8 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from ocr_common.ctc_model import CtcFrames
+
 # Letters, digits and the punctuation that handwriting carries; index 0 of the model output is
 # the CTC blank (ocr_common.ctc.BLANK), character i of this string is class i + 1. Space is in
 # it so that two words a segmenter failed to split can still be read.
@@ -12,7 +14,7 @@ WORD_CHARS = string.ascii_letters + string.digits + " .,;:!?'\"-()&/#%+*"
 
 
 @dataclass(frozen=True)
-class WordConfig:
+class WordConfig(CtcFrames):
     """Everything needed to rebuild and feed a trained word model.
 
     A word image is normalised by :func:`handwrite_word_ocr.preprocess.normalize_word` to
@@ -29,13 +31,3 @@ class WordConfig:
     base: int = 32  # filters of the first conv stage; the others scale with it (tests use 4)
     stride: int = 4
     task: str = "word"
-
-    @property
-    def frames(self) -> int:
-        return self.width // self.stride
-
-    @property
-    def max_label(self) -> int:
-        # CTC needs a blank between repeated letters, so a label longer than about half the
-        # frames can be unreadable ("committee" needs 12 frames); the renderer keeps words shorter.
-        return self.frames // 2

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from handwrite_word_ocr.config import WordConfig
+from ocr_common.ctc_model import compile_model, inference_model  # noqa: F401  (the task's API)
 
 CUSTOM_OBJECTS: dict = {}
 HEADS = ("conv", "lstm")
@@ -53,18 +54,3 @@ def build_model(cfg: WordConfig) -> keras.Model:
     x = layers.Dropout(0.2, name="drop")(x)
     logits = layers.Dense(len(cfg.chars) + 1, name="logits")(x)
     return keras.Model(inp, logits, name=f"crnn_{cfg.head}")
-
-
-def inference_model(model: keras.Model) -> keras.Model:
-    """The served model: per-frame character probabilities (softmax of the training logits)."""
-    probs = layers.Softmax(name="probs")(model.get_layer("logits").output)
-    return keras.Model(model.input, probs, name=model.name + "_infer")
-
-
-def compile_model(model: keras.Model, optimizer, lr: float) -> keras.Model:
-    from ocr_common.training import make_optimizer
-
-    opt = make_optimizer(optimizer, lr)
-    opt.clipnorm = 5.0  # CTC gradients spike on hard batches early on
-    model.compile(optimizer=opt, loss=keras.losses.CTC())
-    return model

@@ -358,6 +358,68 @@ def _concat(xs: list[np.ndarray], folders: list[Path]) -> np.ndarray:
     return np.concatenate(xs)
 
 
+INK_LEVEL = 40  # a column with a pixel above this holds ink (for packing)
+
+
+def _extents(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last ink column of each row of ``x`` (N, H, W); (0, 0) for a blank row."""
+    used = x.max(axis=1) > INK_LEVEL
+    any_ = used.any(axis=1)
+    first = np.where(any_, used.argmax(axis=1), 0)
+    last = np.where(any_, x.shape[2] - used[:, ::-1].argmax(axis=1), 0)
+    return first, last
+
+
+def pack_rows(x: np.ndarray, y: np.ndarray, n_out: int, rng: np.random.Generator, *, charset: Charset,
+              p: float = 0.7, room: int = MAX_SHIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n_out`` training rows (fewer only if ``x`` has fewer), many of them two or more short lines side by side.
+
+    A synthetic line is 6-7 characters on average and fills about half of its 280 px, so half the
+    network's work goes to blank paper; packing puts more characters in every row. Rows are taken
+    in order as bases; with probability ``p`` the first unused row whose ink fits after the base's
+    (a gap, ``room`` px left for the shift) and whose label fits is appended, and again while
+    there is room. Labels join without a space (wide letter spacing is read without one, as in
+    the renderer), except between two Latin letters or digits, which get a space and a wider gap.
+    Returns ``(x_out, y_out, used)``: ``used`` marks the input rows consumed, so the caller can
+    keep the others for the next batch."""
+    n, _, width = x.shape
+    max_len = y.shape[1]
+    first, last = _extents(x)
+    lens = (y > 0).sum(axis=1)
+    used = np.zeros(n, bool)
+    space = charset.encode(" ")[0] if " " in charset.chars else None
+    xs, ys = [], []
+    for i in range(n):
+        if len(xs) == n_out:
+            break
+        if used[i]:
+            continue
+        used[i] = True
+        img, lab, end = x[i].copy(), list(y[i, : lens[i]]), int(last[i])
+        while rng.random() < p and n - used.sum() > n_out - len(xs) - 1:  # rows left for the other bases
+            fits = None
+            for j in range(i + 1, n):
+                if used[j] or lens[j] == 0 or last[j] <= first[j]:
+                    continue
+                a, b = charset.chars[lab[-1] - 1], charset.chars[y[j, 0] - 1]
+                latin = space is not None and a.isascii() and a.isalnum() and b.isascii() and b.isalnum()
+                gap = int(rng.integers(10, 21) if latin else rng.integers(1, 15))
+                w = int(last[j] - first[j])
+                if end + gap + w <= width - room and len(lab) + lens[j] + latin <= max_len:
+                    fits = j, gap, w, latin
+                    break
+            if fits is None:
+                break
+            j, gap, w, latin = fits
+            used[j] = True
+            img[:, end + gap: end + gap + w] = np.maximum(img[:, end + gap: end + gap + w], x[j, :, first[j]: last[j]])
+            lab += ([space] if latin else []) + list(y[j, : lens[j]])
+            end += gap + w
+        xs.append(img)
+        ys.append(np.pad(np.asarray(lab, np.int32), (0, max_len - len(lab))))
+    return np.stack(xs), np.stack(ys), used
+
+
 def _counts(weights: np.ndarray, batch: int, rng: np.random.Generator) -> np.ndarray:
     """Rows per source in one batch: each source's share rounded down, the rows left over drawn
     in proportion to the fractions, so a 0.2 share of 64 gives 12 or 13 rows and averages 12.8."""
@@ -372,11 +434,13 @@ def _counts(weights: np.ndarray, batch: int, rng: np.random.Generator) -> np.nda
 
 def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset, max_len: int, *, batch: int = 64,
                    seed: int | list[int] = 0, augment: bool = True,
-                   weights: Sequence[float] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   weights: Sequence[float] | None = None, pack: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless ``(x (B, H, W, 1) uint8, y (B, max_len) int32)`` batches from the shards of one or
     more folders. ``weights`` (one per folder): every batch takes rows from each folder's own
     stream in these proportions (e.g. synthetic 0.8, plates 0.2); None: the folders' shards are
-    pooled. Lines the charset cannot write or longer than ``max_len`` are dropped."""
+    pooled. Lines the charset cannot write or longer than ``max_len`` are dropped. ``pack`` > 0:
+    short lines share a row (:func:`pack_rows` with ``p=pack``); rows drawn but not packed wait
+    for the next batch."""
     rng = np.random.default_rng(seed)
     folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
     if weights is None:
@@ -388,24 +452,32 @@ def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset,
         if (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
         streams = [_RowStream([f], charset, max_len, rng) for f in folders]
+    left_x = left_y = None  # rows drawn but not packed into the last batch
     while True:
-        n = _counts(w, batch, rng)
+        # Packing draws enough rows for a full batch however many get packed (2 x batch with the
+        # ones left over); without it, one batch.
+        n = _counts(w, 2 * batch - (0 if left_x is None else len(left_x)) if pack > 0 else batch, rng)
         parts = [s.take(int(k)) for s, k in zip(streams, n) if k]
         x = _concat([p[0] for p in parts], folders)
         y = np.concatenate([p[1] for p in parts])
         if len(parts) > 1:  # sources interleaved, not in blocks
             order = rng.permutation(len(x))
             x, y = x[order], y[order]
+        if pack > 0:
+            if left_x is not None:
+                x, y = _concat([left_x, x], folders), np.concatenate([left_y, y])
+            px, py, used = pack_rows(x, y, batch, rng, charset=charset, p=pack)
+            left_x, left_y, x, y = x[~used], y[~used], px, py
         yield (_shift(x, rng) if augment else x)[..., None], y
 
 
 def tf_dataset(folders: str | Path | Sequence[str | Path], charset: Charset, max_len: int, height: int, width: int,
-               batch: int, *, seed: int | list[int] = 0, weights: Sequence[float] | None = None):
+               batch: int, *, seed: int | list[int] = 0, weights: Sequence[float] | None = None, pack: float = 0.0):
     """A ``tf.data`` pipeline over :func:`iterate_shards`, scaled to [0, 1] with a random gamma."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_generator(
-        lambda: iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights),
+        lambda: iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights, pack=pack),
         output_signature=(tf.TensorSpec((None, height, width, 1), tf.uint8), tf.TensorSpec((None, max_len), tf.int32)),
     )
 

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--plate-share", type=float, default=0.08, help="share of every batch drawn from plates [0.08]")
     d.add_argument("--extra", action="append", default=[],
                    help="more shard folders to train on (e.g. from chinese_ocr.data.chinese_ocr_shards)")
+    d.add_argument("--pack", type=float, default=0.7,
+                   help="chance that a short line gets another one beside it in its row; 0 = one line a row [0.7]")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
     train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch,
-                          seed=[args.seed, run.epochs_done()], weights=weights)
+                          seed=[args.seed, run.epochs_done()], weights=weights, pack=args.pack)
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(args.n_train / run.batch)
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,

@@ -232,3 +232,45 @@ def test_validation_arrays_and_tf_dataset(tmp_path):
     xb, yb = next(iter(ds))
     assert xb.shape == (6, 32, 280, 1) and yb.shape == (6, 8)
     assert 0.0 <= float(xb.numpy().min()) and float(xb.numpy().max()) <= 1.0
+
+
+def test_packing_puts_short_lines_side_by_side_with_their_labels_joined():
+    texts = ["甲乙", "A1", "丙", "B2", "丁甲乙丙丁甲乙丙", "1", "C", "乙丙丁"] * 3
+    x = np.zeros((len(texts), 32, 280), np.uint8)
+    for i, t in enumerate(texts):
+        x[i, 4:28, 3 : 3 + 30 * len(t)] = 100 + i  # each line's ink has its own level
+    cs = Charset(CS.chars + " ")  # two Latin letters or digits meeting get a space
+    y, keep = data.encode_labels(texts, cs, 12)
+    assert keep.all()
+    out_x, out_y, used = data.pack_rows(x, y, 10, np.random.default_rng(0), charset=cs, p=1.0)
+    assert out_x.shape == (10, 32, 280) and out_y.shape == (10, 12)
+    segments = 0
+    for img, label in zip(out_x, out_y):
+        levels = [int(v) for k, v in enumerate(img[10]) if v and (k == 0 or img[10, k - 1] != v)]
+        assert len(set(levels)) == len(levels)  # every line whole, in one run, none overlapping
+        parts = [texts[v - 100] for v in levels]
+        joined = parts[0]
+        for part in parts[1:]:
+            latin = joined[-1].isascii() and part[0].isascii()
+            joined += (" " if latin else "") + part
+        assert cs.decode(label) == joined
+        assert np.flatnonzero(img[10]).max() < 280 - data.MAX_SHIFT
+        segments += len(parts)
+    assert segments == used.sum() > 10  # lines were packed, and exactly the used ones
+    # Without packing (p=0) every row is one line, in order.
+    _, plain_y, used0 = data.pack_rows(x, y, 10, np.random.default_rng(0), charset=cs, p=0.0)
+    assert [cs.decode(r) for r in plain_y] == texts[:10] and used0.sum() == 10
+
+
+def test_packed_stream_keeps_the_batch_size_and_carries_more_characters(tmp_path):
+    fa, fb, a, b = two_folders(tmp_path)
+    plain = data.iterate_shards([fa, fb], CS, 8, batch=6, seed=1, augment=False, weights=[0.5, 0.5])
+    packed = data.iterate_shards([fa, fb], CS, 8, batch=6, seed=1, augment=False, weights=[0.5, 0.5], pack=0.9)
+    chars = {}
+    for name, stream in (("plain", plain), ("packed", packed)):
+        chars[name] = 0
+        for _ in range(30):
+            x, y = next(stream)
+            assert x.shape == (6, 32, 280, 1) and y.shape == (6, 8)
+            chars[name] += int((y > 0).sum())
+    assert chars["packed"] > 1.3 * chars["plain"]

@@ -434,13 +434,16 @@ def _counts(weights: np.ndarray, batch: int, rng: np.random.Generator) -> np.nda
 
 def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset, max_len: int, *, batch: int = 64,
                    seed: int | list[int] = 0, augment: bool = True,
-                   weights: Sequence[float] | None = None, pack: float = 0.0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   weights: Sequence[float] | None = None, pack: float = 0.0,
+                   generated: Sequence[tuple[object, float]] = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless ``(x (B, H, W, 1) uint8, y (B, max_len) int32)`` batches from the shards of one or
     more folders. ``weights`` (one per folder): every batch takes rows from each folder's own
     stream in these proportions (e.g. synthetic 0.8, plates 0.2); None: the folders' shards are
     pooled. Lines the charset cannot write or longer than ``max_len`` are dropped. ``pack`` > 0:
     short lines share a row (:func:`pack_rows` with ``p=pack``); rows drawn but not packed wait
-    for the next batch."""
+    for the next batch. ``generated``: ``(source, share)`` pairs of endless row sources with
+    ``take(n) -> (x, y)`` (e.g. :class:`chinese_ocr.glyphs.EasyLines`) that fill ``share`` of every
+    batch; the folders share the rest by ``weights``."""
     rng = np.random.default_rng(seed)
     folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
     if weights is None:
@@ -452,6 +455,12 @@ def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset,
         if (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
         streams = [_RowStream([f], charset, max_len, rng) for f in folders]
+    if generated:
+        share = np.array([float(g[1]) for g in generated])
+        if (share < 0).any() or share.sum() >= 1:
+            raise ValueError(f"generated shares must be >= 0 and sum below 1, got {list(share)}")
+        streams += [g[0] for g in generated]
+        w = np.concatenate([w / w.sum() * (1 - share.sum()), share])
     left_x = left_y = None  # rows drawn but not packed into the last batch
     while True:
         # Packing draws enough rows for a full batch however many get packed (2 x batch with the
@@ -472,12 +481,14 @@ def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset,
 
 
 def tf_dataset(folders: str | Path | Sequence[str | Path], charset: Charset, max_len: int, height: int, width: int,
-               batch: int, *, seed: int | list[int] = 0, weights: Sequence[float] | None = None, pack: float = 0.0):
+               batch: int, *, seed: int | list[int] = 0, weights: Sequence[float] | None = None, pack: float = 0.0,
+               generated: Sequence[tuple[object, float]] = ()):
     """A ``tf.data`` pipeline over :func:`iterate_shards`, scaled to [0, 1] with a random gamma."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_generator(
-        lambda: iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights, pack=pack),
+        lambda: iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights, pack=pack,
+                                      generated=generated),
         output_signature=(tf.TensorSpec((None, height, width, 1), tf.uint8), tf.TensorSpec((None, max_len), tf.int32)),
     )
 

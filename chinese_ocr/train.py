@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="more shard folders to train on (e.g. from chinese_ocr.data.chinese_ocr_shards)")
     d.add_argument("--pack", type=float, default=0.7,
                    help="chance that a short line gets another one beside it in its row; 0 = one line a row [0.7]")
+    d.add_argument("--easy-share", type=float, default=0.3,
+                   help="share of every batch from easy lines of evenly drawn characters (chinese_ocr.glyphs) [0.3]")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -68,6 +70,18 @@ def cer_callback(sets: dict, charset):
                 print(f"\n{name}: CER {m['cer']:.4f}, line accuracy {m['word_accuracy']:.4f}", flush=True)
 
     return CerCallback()
+
+
+def easy_lines(share: float, charset, cfg, seed) -> list:
+    """``[(EasyLines, share)]`` for :func:`chinese_ocr.data.iterate_shards`, or none at share 0."""
+    if share <= 0:
+        return []
+    import numpy as np
+
+    from chinese_ocr.glyphs import EasyLines
+
+    return [(EasyLines(charset, cfg.max_label, height=cfg.height, width=cfg.width,
+                       rng=np.random.default_rng([*seed, 7])), share)]
 
 
 def prepare_plates(plates: str | Path, synth: Path, charset) -> tuple[Path, Path] | None:
@@ -121,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
     train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch,
-                          seed=[args.seed, run.epochs_done()], weights=weights, pack=args.pack)
+                          seed=[args.seed, run.epochs_done()], weights=weights, pack=args.pack,
+                          generated=easy_lines(args.easy_share, charset, cfg, [args.seed, run.epochs_done()]))
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(args.n_train / run.batch)
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,

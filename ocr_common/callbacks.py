@@ -187,6 +187,16 @@ def standard_callbacks(
 LR_SCHEDULES = ("plateau", "cosine", "exp", "none")
 
 
+def curve_panels(columns: list[str]) -> tuple[tuple[str, list[str]], tuple[str, list[str]]]:
+    """The two panels of :func:`plot_history` as ``(title, CSV columns)``: the losses, then the
+    accuracies, or for a CTC run that logs character error rates (``val_cer``,
+    ``val_<set>_cer``) and no accuracy, those."""
+    cer = [c for c in columns if c.endswith("_cer")]
+    second = ("CER (lower is better)", cer) if cer and "accuracy" not in columns else \
+        ("accuracy", ["accuracy", "val_accuracy"])
+    return ("loss", ["loss", "val_loss"]), second
+
+
 def plot_history(csv_path: str | Path, out_png: str | Path, title: str = "") -> Path | None:
     """Loss and accuracy curves (train vs validation) from the CSV log, as a PNG."""
     import matplotlib
@@ -201,11 +211,12 @@ def plot_history(csv_path: str | Path, out_png: str | Path, title: str = "") -> 
     by_epoch = {int(r["epoch"]): r for r in rows}
     epochs = sorted(by_epoch)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for key, style in ((metric, "-"), (f"val_{metric}", "--")):
-            vals = [float(by_epoch[e][key]) for e in epochs if by_epoch[e].get(key) not in (None, "")]
-            if vals:
-                ax.plot([e + 1 for e in epochs][: len(vals)], vals, style, label=key)
+    for ax, (metric, keys) in zip(axes, curve_panels(list(rows[-1]))):
+        for key in keys:
+            style = "--" if key.startswith("val") else "-"
+            pts = [(e + 1, float(by_epoch[e][key])) for e in epochs if by_epoch[e].get(key) not in (None, "")]
+            if pts:
+                ax.plot(*zip(*pts), style, label=key)
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.grid(alpha=0.3)

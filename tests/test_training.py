@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ocr_common.callbacks import AtomicBestCheckpoint, best_from_csv, check_writable, plot_history, save_model_atomic
+from ocr_common.callbacks import (AtomicBestCheckpoint, best_from_csv, check_writable, curve_panels, plot_history,
+                                  save_model_atomic)
 from tests.toy_data import write_toy_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,13 @@ def test_history_helpers(tmp_path):
     assert best_from_csv(tmp_path / "none.csv", "val_accuracy") is None
     png = plot_history(log, tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert curve_panels(["epoch", "accuracy", "loss"])[1] == ("accuracy", ["accuracy", "val_accuracy"])
+    # A CTC run logs CERs of its held-out sets, no accuracy: they fill the second panel.
+    ctc = tmp_path / "ctc.csv"
+    ctc.write_text("epoch,loss,val_cer,val_loss,val_plates_cer\n0,9.0,0.9,8.0,0.5\n1,5.0,0.4,4.0,0.2\n")
+    assert curve_panels(["epoch", "loss", "val_cer", "val_loss", "val_plates_cer"]) == \
+        (("loss", ["loss", "val_loss"]), ("CER (lower is better)", ["val_cer", "val_plates_cer"]))
+    assert plot_history(ctc, tmp_path / "ctc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_train_evaluate_publish_serve(toy_data_dir, tmp_path, monkeypatch, capsys):

@@ -304,25 +304,32 @@ def test_mobile_layout_fits(browser, server, fake, tmp_path):
         set_viewport(browser, 1200)
 
 
-def _shipped_chinese() -> bool:
+def _shipped(file: str = "chinese.keras") -> bool:
     import json
 
     try:
         entries = json.loads((REPO_ROOT / "models" / "manifest.json").read_text(encoding="utf-8"))["models"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return any(isinstance(e, dict) and e.get("file") == "chinese.keras" for e in entries)
+    return any(isinstance(e, dict) and e.get("file") == file for e in entries)
 
 
 @pytest.mark.skipif(os.environ.get("SCREENSHOTS") != "1", reason="set SCREENSHOTS=1 to write docs/screenshots/")
 def test_screenshots_shipped_model(browser, tmp_path):
-    """The screenshots for the docs: a rendered page (fonts the project never trains on) read by the shipped models."""
-    if not _shipped_chinese():
+    """The screenshots for the docs: a rendered page (fonts the project never trains on) read by the
+    shipped models; without a shipped detector, one line of such a face read with "Detect lines" off."""
+    if not _shipped():
         pytest.skip("models/manifest.json has no shipped Chinese recogniser (models/chinese.keras)")
     from ctpn.synth import render_eval_page
 
     path = tmp_path / "page.png"
-    Image.fromarray(render_eval_page(np.random.default_rng(5), "eval").image).save(path)
+    pages = _shipped("ctpn.keras")
+    if pages:
+        Image.fromarray(render_eval_page(np.random.default_rng(5), "eval").image).save(path)
+    else:
+        from tests.test_chinese_shipped import _lines
+
+        Image.fromarray(_lines()[3][0]).save(path)
     registry = ModelRegistry(REPO_ROOT / "models")
     if not registry.by_task.get(TAB) or not registry.by_task[TAB].ready:
         pytest.skip(f"the shipped Chinese model does not load: {registry.reason(TAB)}")
@@ -330,6 +337,8 @@ def test_screenshots_shipped_model(browser, tmp_path):
     try:
         for name, width in (("chinese", 1200), ("chinese-mobile", 375)):
             open_page(browser, srv, TAB, width=width, mobile=width < 600)
+            if not pages:
+                browser.find_element(By.ID, f"{TAB}-detect").click()
             upload(browser, path)
             wait(browser, 120).until(lambda d: d.execute_script(
                 "const region = document.querySelector('#' + arguments[0] + '-panel .result-live');"

@@ -159,10 +159,11 @@ def publish(args, rec: LineRecognizer, summary: dict) -> None:
     entry = ship(args.publish, SHIPPED_NAME, "chinese", path, path.with_suffix(".json"),
                  architecture=f"{cfg.arch} + CTC, {cfg.height} px high, width / {cfg.stride} frames, "
                  f"{len(cfg.chars)} characters ({cfg.charset})",
-                 dataset="synthetic lines (10 CJK font packages, jieba text) + real licence plates (train split)",
+                 dataset="synthetic lines (10 CJK font packages, jieba text), easy lines of evenly drawn characters "
+                 "(chinese_ocr.glyphs) + real licence plates (train split)",
                  command=cmd.read_text().strip() if cmd.exists() else None,
-                 evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{SHIPPED_NAME}.keras"
-                 + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
+                 evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{SHIPPED_NAME}.keras "
+                 f"--n-synth {args.n_synth}" + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
                  metrics=summary, params=rec.runtime.model.count_params())
     print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")
 

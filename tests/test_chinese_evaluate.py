@@ -1,0 +1,68 @@
+"""``python -m chinese_ocr.evaluate``: a training checkpoint measured on every set, as tables,
+metrics.json and sheets, then published and served (a tiny untrained recogniser: the figures are
+noise, the path is what is pinned)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from chinese_ocr import fonts
+from tests.test_chinese_data import labelled_folder
+
+try:
+    fonts.faces("heldout"), fonts.faces("eval")
+except FileNotFoundError as e:  # pragma: no cover - CI installs the fonts
+    pytest.skip(f"Chinese fonts not installed: {e}", allow_module_level=True)
+
+
+def test_evaluate_measures_every_set_then_publishes_a_servable_model(tmp_path, capsys):
+    import keras
+
+    from benchmarks.bench_chinese import TINY_RECOGNIZER
+    from chinese_ocr import evaluate
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.model import build_model
+    from ocr_common.config import save_config
+    from ocr_common.io import sha256_file
+    from serving import create_app
+    from tests.http_helpers import encode
+
+    keras.utils.set_random_seed(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = ChineseConfig(arch="crnn", **TINY_RECOGNIZER)
+    build_model(cfg).save(run / "best.keras")  # a training checkpoint: logits, no softmax
+    save_config(cfg, run / "best.json")
+    (run / "command.txt").write_text("python -m chinese_ocr.train --arch crnn")
+    dev, models, out = labelled_folder(tmp_path / "dev"), tmp_path / "models", tmp_path / "eval"
+
+    summary = evaluate.main(["--model", str(run / "best.keras"), "--synth-dir", str(tmp_path / "synth"),
+                             "--n-synth", "3", "--plates", "", "--zh-dev", str(dev), "--decoders", "best-path",
+                             "beam", "--out-dir", str(out), "--publish", str(models)])
+    printed = capsys.readouterr().out
+    assert set(summary) == {"heldout-font", "eval-fonts", "zh-dev"}
+    for name, n in (("heldout-font", 3), ("eval-fonts", 3), ("zh-dev", 3)):
+        assert set(summary[name]) == {"best-path", "beam"}
+        row = summary[name]["best-path"]
+        assert row["n"] == n and 0.0 <= row["line_accuracy"] <= 1.0 and row["char_accuracy"] <= 1.0
+        assert f"### {name} ({n} lines)" in printed and (out / f"sheet-{name}.png").is_file()
+    assert json.loads((out / "metrics.json").read_text()) == summary
+
+    entry = next(e for e in json.loads((models / "manifest.json").read_text())["models"] if e["name"] == "chinese")
+    assert entry["task"] == "chinese" and entry["sha256"] == sha256_file(models / "chinese.keras")
+    assert entry["command"] == "python -m chinese_ocr.train --arch crnn" and entry["metrics"] == summary
+    assert f"--n-synth 3 --zh-dev {dev}" in entry["evaluate_command"]
+    # The published file is the softmax model, and the server reads a line with it.
+    assert keras.models.load_model(models / "chinese.keras", compile=False).layers[-1].name == "probs"
+    client = create_app(models).test_client()
+    line = np.full((40, 160, 3), 240, np.uint8)
+    line[10:30, 10:150:12] = 20
+    resp = client.post("/predict/chinese?detect=0", data=encode(line), content_type="image/png")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert resp.get_json()["model"]["sha256"] == entry["sha256"]
+    # Pages need the detector, which this folder does not have: a clear 503.
+    page = client.post("/predict/chinese", data=encode(line), content_type="image/png")
+    assert page.status_code == 503 and "detect=0" in page.get_json()["error"]["message"]

@@ -343,10 +343,11 @@ def bench_training(steps: int, batch: int = 32, tiny: bool = False, archs: tuple
 
 
 def bench_http(models_dir: Path, pages: list[PageInput], lines: list[np.ndarray], args: argparse.Namespace,
-               stack: ExitStack) -> list[dict]:
-    """POST /predict/chinese latency for one page and one line (``?detect=0``), one request at a time."""
-    cases = [("one 960x720 page", "/predict/chinese", [p.png for p in pages]),
-             ("one line, ?detect=0", "/predict/chinese?detect=0", [rgb_png(c) for c in lines[:32]])]
+               stack: ExitStack, detector: bool = True) -> list[dict]:
+    """POST /predict/chinese latency for one page (only with a ``detector``: without one a page is a
+    503) and one line (``?detect=0``), one request at a time."""
+    cases = [("one 960x720 page", "/predict/chinese", [p.png for p in pages])] if detector else []
+    cases.append(("one line, ?detect=0", "/predict/chinese?detect=0", [rgb_png(c) for c in lines[:32]]))
     return bench_task_http(models_dir, "chinese", cases, args, stack)
 
 
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
         http = []
         if args.http != "none":
             print("HTTP:", flush=True)
-            http = bench_http(models_dir, pages, lines, args, stack)
+            http = bench_http(models_dir, pages, lines, args, stack, detector=predictor.detector is not None)
         backend = predictor.recognizer.backend
     results = {"inputs": inputs, "backend": backend, "untrained": args.untrained, "tiny": args.tiny,
                "missing_models": missing, "stages": stages, "throughput": throughput, "training": training,

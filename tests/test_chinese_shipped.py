@@ -20,9 +20,9 @@ LINES = [
     "欢迎光临本店", "学生们在操场上跑步", "电话号码是010-62751234", "注意安全", "他在银行工作了十年",
     "春节快到了", "你吃饭了吗？", "会议室在三楼", "这个问题很重要", "请勿吸烟",
 ]
-# Measured with this test's lines when the model shipped (see docs/chinese.md); a broken model,
+# These lines read at CER 0.085 when the model shipped (epoch 15, 2026-12-04); a broken model,
 # charset or preprocessing reads almost nothing (CER near 1).
-MAX_CER = 0.35
+MAX_CER = 0.15
 
 
 def _shipped() -> bool:

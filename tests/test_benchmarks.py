@@ -243,8 +243,8 @@ def _rect(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 def test_page_metrics_match_lines_then_count_edits_on_a_hand_made_page():
-    from benchmarks.bench_peers import match_pairs, page_metrics
-    from ctpn.textline import match_lines
+    from benchmarks.bench_peers import page_metrics
+    from ctpn.textline import match_lines, match_pairs
 
     truth = [(_rect(10, 10, 210, 40), "你好世界"), (_rect(10, 60, 210, 90), "中文识别")]
     pred = [(_rect(12, 62, 208, 92), "中文识利"),  # the second line, one wrong character

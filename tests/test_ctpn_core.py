@@ -281,6 +281,25 @@ def test_quad_iou_and_matching():
     assert match_lines([], gt) == (0, 0, 2) and match_lines(pred, []) == (0, 3, 0)
 
 
+def test_cover_rule_forgives_a_margin_but_not_a_miss_or_a_merge():
+    from ctpn.textline import match_pairs
+
+    tight = _rect(655, 353, 730, 366)  # a 75 x 13 price, labelled tight to the ink
+    padded = _rect(651, 346, 736, 373)  # PP-OCR-style box: half a text height of margin
+    assert quad_iou(padded, tight) < 0.5
+    assert match_pairs([padded], [tight]) == []
+    assert match_pairs([padded], [tight], rule="cover") == [(0, 0)]
+    # Half the line found: it does not cover 0.8 of it.
+    assert match_pairs([_rect(655, 353, 690, 366)], [tight], rule="cover") == []
+    # A box far too big for the line (the line fills < 0.4 of it) does not count either.
+    assert match_pairs([_rect(600, 300, 800, 420)], [tight], rule="cover") == []
+    # One box over two lines, one above the other: one to one, so it stands for one of them only.
+    upper, lower = _rect(0, 0, 100, 20), _rect(0, 24, 100, 44)
+    assert len(match_pairs([_rect(0, 0, 100, 44)], [upper, lower], rule="cover")) == 1
+    with pytest.raises(ValueError, match="rule"):
+        match_pairs([tight], [tight], rule="dice")
+
+
 # --- model ----------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ocr_common.callbacks import (AtomicBestCheckpoint, best_from_csv, check_writable, curve_panels, plot_history,
-                                  save_model_atomic)
+from ocr_common.callbacks import (
+    AtomicBestCheckpoint,
+    best_from_csv,
+    check_writable,
+    curve_panels,
+    plot_history,
+    save_model_atomic,
+)
 from tests.toy_data import write_toy_mnist
 
 ROOT = Path(__file__).resolve().parents[1]

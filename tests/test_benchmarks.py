@@ -312,8 +312,19 @@ def _chinese_peer_data(tmp_path) -> list[str]:
     _labelled_folder(tmp_path / "plates", names)
     assert plate_split(tmp_path / "plates")[1], "no plate in the validation half"
     _labelled_folder(tmp_path / "dev", [("a.png", "XY9"), ("b.png", "QR7")])
+    # The page both real lines were cut from, as a source checkout (chinese_ocr.source_pages).
+    import cv2
+
+    page = np.full((120, 200), 250, np.uint8)
+    page[10:50, 10:98], page[60:100, 10:98] = _line_image("XY9"), _line_image("QR7")
+    (tmp_path / "src" / "me" / "scans").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "src" / "me" / "scans" / "p.png"), page)
+    (tmp_path / "dev" / "labels.tsv").write_text(
+        "file\ttext\tsource_repo\tcommit\tsource_path\tbox\n"
+        "a.png\tXY9\tme/scans\tc0\tp.png\tbox=[10, 10, 98, 50]\n"
+        "b.png\tQR7\tme/scans\tc0\tp.png\tbox=[10, 60, 98, 100]\n", encoding="utf-8")
     return ["--zh-synth-dir", str(tmp_path / "zh"), "--plates", str(tmp_path / "plates"),
-            "--zh-dev", str(tmp_path / "dev")]
+            "--zh-dev", str(tmp_path / "dev"), "--zh-sources", str(tmp_path / "src")]
 
 
 def test_bench_peers_chinese_runs_untrained_quick(tmp_path):
@@ -326,7 +337,7 @@ def test_bench_peers_chinese_runs_untrained_quick(tmp_path):
     out = tmp_path / "peers.json"
     res = main(["--tasks", "chinese", "--untrained", "--tiny", "--quick", "--n-pages", str(pages), "--out", str(out),
                 *_chinese_peer_data(tmp_path)])["chinese"]
-    want = ["zh-lines", "zh-heldout-font", "plates", "zh-dev"] + (["pages"] if pages else [])
+    want = ["zh-lines", "zh-heldout-font", "plates", "zh-dev"] + (["pages"] if pages else []) + ["zh-dev-pages"]
     assert [s["name"] for s in res["sets"]] == want
     assert res["tiny"] and res["detector"] and res["orientation"]
     for s in res["sets"]:
@@ -340,6 +351,7 @@ def test_bench_peers_chinese_runs_untrained_quick(tmp_path):
             if ok:
                 assert r["n"] == s["n"] and r["ms_median"] >= 0 and "cer" in r and "char_accuracy" in r
                 assert ("f" in r) == (s["kind"] == "page")
+                assert ("found" in r) == (s["kind"] == "labelled-page")
     assert out.is_file() and json.loads(out.read_text())["results"]["chinese"]["sets"] == res["sets"]
 
 
@@ -362,3 +374,20 @@ def test_bench_chinese_runs_untrained_tiny(tmp_path):
                                                                           ("densenet", "GB2312-1")]
     assert [r["endpoint"] for r in res["http"]] == ["one 960x720 page", "one line, ?detect=0"]
     assert (tmp_path / "zh.json").is_file()
+
+
+def test_labelled_page_metrics_join_pieces_ignore_unlabelled_text_and_count_misses():
+    from benchmarks.bench_peers import labelled_page_metrics
+
+    truth = [(_rect(10, 10, 210, 40), "你好世界"), (_rect(10, 60, 210, 90), "中文识别")]
+    pred = [(_rect(112, 14, 206, 36), "世界"),  # right half of line 1 ...
+            (_rect(14, 12, 108, 38), "你好"),  # ... and its left half, found second: joined left to right
+            (_rect(400, 10, 500, 40), "页眉"),  # text nobody labelled: ignored, not an error
+            (_rect(10, 60, 60, 90), "中")]  # a quarter of line 2: read in part, not "found"
+    m = labelled_page_metrics([pred], [truth])
+    assert (m["lines"], m["found"], m["recall"]) == (2, 1, 0.5)
+    assert (m["edits"], m["chars"]) == (3, 8) and m["line_accuracy"] == 0.5
+    assert m["char_accuracy"] == pytest.approx(5 / 8)
+    # A page where nothing was read: every labelled character is missing.
+    m = labelled_page_metrics([[]], [truth])
+    assert (m["found"], m["edits"], m["line_accuracy"]) == (0, 8, 0.0)

@@ -216,20 +216,26 @@ def bench_line_stages(predictor, lines: list[np.ndarray], calls: int, fast_secon
 
     rec = predictor.recognizer
     cfg = rec.config
-    line_it, x_it = cycle(lines), cycle(rec.normalize(lines))
-    probs = cycle(rec.probabilities(lines))
+    xs, probs = rec.normalize(lines), rec.probabilities(lines)
+    # Every stage starts at the first line and cycles through the same lines for at least
+    # fast_seconds, so the rows are medians over the same crops (their widths decide the cost).
     rows: list[dict] = []
+    it = cycle(lines)
     stage(rows, "normalize_line (one line, 32 px high, own width)",
-          lambda: normalize_line(next(line_it), cfg.height, None, cfg.stride), calls, fast_seconds)
+          lambda: normalize_line(next(it), cfg.height, None, cfg.stride), calls, fast_seconds)
+    x_it = cycle(xs)
     stage(rows, f"recogniser network, one line: runtime alone ({rec.backend})",
           lambda: rec.runtime.run_images([next(x_it)]), calls, fast_seconds)
+    it = cycle(lines)
     stage(rows, "recogniser, one line: LineRecognizer.probabilities (normalise + network)",
-          lambda: rec.probabilities([next(line_it)]), calls, fast_seconds)
+          lambda: rec.probabilities([next(it)]), calls, fast_seconds)
     for name in DECODERS:
-        stage(rows, f"decode {name}, one line", lambda name=name: decode(next(probs), rec.charset, name),
+        p_it = cycle(probs)
+        stage(rows, f"decode {name}, one line", lambda name=name, p_it=p_it: decode(next(p_it), rec.charset, name),
               calls, fast_seconds)
+    it = cycle(lines)
     stage(rows, "one line end to end: ChinesePredictor.predict(detect=False)",
-          lambda: predictor.predict([next(line_it)], detect=False), calls,
+          lambda: predictor.predict([next(it)], detect=False), calls, fast_seconds,
           note="orientation + recogniser" if predictor.orientation else "recogniser (no orientation classifier)")
     return rows
 

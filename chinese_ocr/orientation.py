@@ -56,8 +56,26 @@ def normalize(images: Sequence[np.ndarray]) -> np.ndarray:
     return (np.stack([normalize_line(im, HEIGHT, WIDTH) for im in images]).astype(np.float32) / 255.0)[..., None]
 
 
-def training_pairs(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised lines (N, 32, W) of any width -> (N, 32, WIDTH, 1) inputs, half of them turned, and labels."""
+def _jitter(line: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A normalised line (ink high, left-aligned) as a real crop may come: text 70-100 % of the
+    height at a random height, a left margin of up to 8 px."""
+    import cv2
+
+    h, w = line.shape
+    scale = rng.uniform(0.7, 1.0)
+    nh, nw = max(8, round(h * scale)), max(1, round(w * scale))
+    small = cv2.resize(line, (nw, nh), interpolation=cv2.INTER_AREA)
+    out = np.zeros_like(line)
+    top, left = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, 9))
+    nw = min(nw, w - left)
+    out[top : top + nh, left : left + nw] = small[:, :nw]
+    return out
+
+
+def training_pairs(x: Sequence[np.ndarray], rng: np.random.Generator,
+                   jitter: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised lines (each (32, W), ink high, any width) -> (N, 32, WIDTH, 1) inputs, half of them
+    turned, and labels. ``jitter``: each line first shrunk and moved as in :func:`_jitter`."""
     import cv2
 
     out = np.zeros((len(x), HEIGHT, WIDTH), np.uint8)
@@ -66,6 +84,8 @@ def training_pairs(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
         cols = np.nonzero(line.max(axis=0) > 0)[0]
         end = int(cols[-1]) + 1 if len(cols) else 1
         line = line[:, :end]
+        if jitter:
+            line = _jitter(line, rng)
         w = min(end, WIDTH)
         out[i, :, :w] = line if end <= WIDTH else cv2.resize(line, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
         if y[i]:
@@ -92,23 +112,71 @@ class OrientationClassifier:
         self.runtime.close()
 
 
-def train(synth_dir: str | Path, out: str | Path, *, n: int = 40000, epochs: int = 4, batch: int = 64,
-          seed: int = 0) -> dict:
-    """Fit on up to ``n`` synthetic training lines (each shown upright or turned at random), measure
-    on the held-out face's lines, save to ``out``; returns the held-out accuracy."""
+def measure(clf: OrientationClassifier, sets: dict[str, list[np.ndarray]]) -> dict:
+    """Per set of upright line crops (dark on light, any size): each read upright and turned by 180
+    degrees; accuracy, upright lines called turned, turned lines found (at probability 0.5)."""
+    out = {}
+    for name, lines in sets.items():
+        up = clf.turned(lines)
+        down = clf.turned([np.ascontiguousarray(im[::-1, ::-1]) for im in lines])
+        out[name] = {"lines": len(lines), "accuracy": round(float((np.sum(up <= 0.5) + np.sum(down > 0.5))
+                                                                  / (2 * len(lines))), 4),
+                     "upright_called_turned": round(float(np.mean(up > 0.5)), 4),
+                     "turned_found": round(float(np.mean(down > 0.5)), 4)}
+    return out
+
+
+def table(results: dict) -> str:
+    rows = ["| set | lines | accuracy (both ways) | upright called turned | turned found |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    rows += [f"| {k} | {r['lines']} | {r['accuracy']:.3f} | {r['upright_called_turned']:.3f} | {r['turned_found']:.3f} |"
+             for k, r in results.items()]
+    return "\n".join(rows)
+
+
+def eval_sets(synth_dir: str | Path, plates: str | Path | None, zh_dev: str | Path | None, n: int = 600) -> dict:
+    """Crops never trained on, dark on light: the held-out face's and the evaluation faces' rendered
+    lines (ink cut at its right end), the plates' validation half, the real zh_dev lines."""
+    from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
+    from ocr_common.shards import shard_files
+
+    sets = {}
+    for name, split in (("heldout-font lines", "heldout"), ("eval-font lines", "eval")):
+        files = shard_files(Path(synth_dir) / split)
+        if files:
+            x, _, _ = load_shards(files, n)
+            ends = [int(np.nonzero(im.max(axis=0) > 0)[0][-1]) + 1 if im.any() else 1 for im in x]
+            sets[name] = [np.ascontiguousarray(255 - im[:, : e + 4]) for im, e in zip(x, ends)]
+    if plates and Path(plates).is_dir():
+        sets["plates-val"] = [p.image for p in plate_split(plates)[1]]
+    if zh_dev and Path(zh_dev).is_dir():
+        sets["zh_dev (real)"] = [p.image for p in load_labelled_folder(zh_dev)]
+    return sets
+
+
+def train(synth_dir: str | Path, out: str | Path, *, n: int = 60000, epochs: int = 6, batch: int = 64,
+          seed: int = 0, plates: str | Path | None = None) -> dict:
+    """Fit on up to ``n`` synthetic training lines and the plates' training half (each shown upright
+    or turned at random, jittered), check on the held-out face's lines, save to ``out``; returns
+    the held-out accuracy."""
     import keras
 
-    from chinese_ocr.data import load_shards
+    from chinese_ocr.data import load_shards, plate_split
     from ocr_common.shards import shard_files
 
     rng = np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     x, _, _ = load_shards(shard_files(Path(synth_dir) / "train"), n)
+    x = list(x)
+    if plates and Path(plates).is_dir():
+        x += [normalize_line(p.image, HEIGHT, None) for p in plate_split(plates)[0]] * 4
     xv, _, _ = load_shards(shard_files(Path(synth_dir) / "heldout"), 2000)
-    xt, yt = training_pairs(x, rng)
+    xt, yt = training_pairs(x, rng, jitter=True)
     xh, yh = training_pairs(xv, rng)
     model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    steps = epochs * -(-len(yt) // batch)
+    lr = keras.optimizers.schedules.CosineDecay(2e-3, steps)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(xt, yt, batch_size=batch, epochs=epochs, validation_data=(xh, yh), verbose=2)
     acc = float(np.mean(model.predict(xh, verbose=0).argmax(axis=1) == yh))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -126,25 +194,39 @@ def main(argv: list[str] | None = None) -> dict:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     d = ap.add_argument_group("options (defaults in brackets)")
     d.add_argument("--synth-dir", default="data/zh_synth", help="line shards: <dir>/train, <dir>/heldout [%(default)s]")
+    d.add_argument("--plates", default="../shared/data/plates",
+                   help="real plates: the training half is trained on, the validation half measured [%(default)s]")
+    d.add_argument("--zh-dev", default="../shared/data/zh_dev", help="real lines, measured only [%(default)s]")
     d.add_argument("--out", default="runs/zh-orientation/model.keras", help="where the model goes [%(default)s]")
-    d.add_argument("--n", type=int, default=40000, help="training lines [40000]")
-    d.add_argument("--epochs", type=int, default=4, help="[4]")
+    d.add_argument("--n", type=int, default=60000, help="training lines [%(default)s]")
+    d.add_argument("--epochs", type=int, default=6, help="[%(default)s]")
+    d.add_argument("--n-eval", type=int, default=600, help="rendered lines per measured set [%(default)s]")
+    d.add_argument("--measure-only", action="store_true", help="measure --out as it is, no training")
     d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="ship the model into this folder")
     args = ap.parse_args(argv)
-    metrics = train(args.synth_dir, args.out, n=args.n, epochs=args.epochs)
+    fit = {} if args.measure_only else train(args.synth_dir, args.out, n=args.n, epochs=args.epochs,
+                                             plates=args.plates)
+    clf = OrientationClassifier(args.out)
+    try:
+        results = measure(clf, eval_sets(args.synth_dir, args.plates, args.zh_dev, args.n_eval))
+    finally:
+        clf.close()
+    print(f"\n{table(results)}\n\neach line read upright and turned by 180 degrees; turned when p > 0.5")
     if args.publish:
         import shlex
         import sys
 
         from ocr_common.manifest import publish
 
+        command = shlex.join(["python", "-m", "chinese_ocr.orientation", *(argv if argv is not None else sys.argv[1:])])
         publish(args.publish, "zh_orientation", "chinese", args.out, Path(args.out).with_suffix(".json"),
                 architecture="5-layer CNN, 0 / 180 degree line classifier, 32x192 input",
-                dataset="synthetic Chinese lines (training faces), each shown upright or turned",
-                command=shlex.join(["python", "-m", "chinese_ocr.orientation",
-                                    *(argv if argv is not None else sys.argv[1:])]),
-                metrics={"heldout-font lines": metrics})
-    return metrics
+                dataset="synthetic Chinese lines (training faces) and the plates' training half, each shown "
+                "upright or turned, jittered",
+                command=command, evaluate_command=f"python -m chinese_ocr.orientation --measure-only --out "
+                f"{args.publish}/zh_orientation.keras",
+                metrics={**results, "training": fit} if fit else results)
+    return {"training": fit, "measured": results}
 
 
 if __name__ == "__main__":

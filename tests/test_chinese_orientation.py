@@ -66,3 +66,33 @@ def test_shipped_classifier_finds_turned_lines_in_an_unseen_face():
     upright = clf.turned(lines)
     turned = clf.turned([np.ascontiguousarray(im[::-1, ::-1]) for im in lines])
     assert np.mean(upright < 0.5) >= 0.85 and np.mean(turned > 0.5) >= 0.85
+
+
+def test_jitter_shrinks_and_moves_a_line_but_keeps_its_ink():
+    from chinese_ocr.orientation import _jitter
+
+    x = _line()[:, :120]
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        j = _jitter(x, rng)
+        assert j.shape == x.shape and j.dtype == x.dtype
+        rows = np.nonzero(j.max(axis=1) > 0)[0]
+        assert 0 < len(rows) <= 20  # the ink spans rows 4..23 before: 70-100 % of that
+        assert j.sum() <= x.sum() and j.max() == 255
+    xt, y = training_pairs(np.stack([_line(40 + 5 * i) for i in range(16)]), rng, jitter=True)
+    assert xt.shape == (16, HEIGHT, WIDTH, 1) and set(np.unique(y)) <= {0, 1}
+
+
+def test_measure_reads_every_line_both_ways():
+    from chinese_ocr.orientation import measure, table
+
+    class TopHeavy:  # calls a line turned when its lower half holds more ink (a "perfect" rule here)
+        def turned(self, images):
+            return np.array([float(im[im.shape[0] // 2 :].mean() < im[: im.shape[0] // 2].mean()) for im in images])
+
+    dark_on_light = [255 - _line(60), 255 - _line(90)]
+    blank = np.full((HEIGHT, 100), 255, np.uint8)  # no ink: both halves equal, "upright" both ways
+    r = measure(TopHeavy(), {"lines": dark_on_light, "blank": [blank]})
+    assert r["lines"] == {"lines": 2, "accuracy": 1.0, "upright_called_turned": 0.0, "turned_found": 1.0}
+    assert r["blank"]["accuracy"] == 0.5 and r["blank"]["turned_found"] == 0.0
+    assert "| lines | 2 | 1.000 | 0.000 | 1.000 |" in table(r)

@@ -129,8 +129,8 @@ def measure(clf: OrientationClassifier, sets: dict[str, list[np.ndarray]]) -> di
 def table(results: dict) -> str:
     rows = ["| set | lines | accuracy (both ways) | upright called turned | turned found |",
             "| --- | ---: | ---: | ---: | ---: |"]
-    rows += [f"| {k} | {r['lines']} | {r['accuracy']:.3f} | {r['upright_called_turned']:.3f} | {r['turned_found']:.3f} |"
-             for k, r in results.items()]
+    rows += [f"| {k} | {r['lines']} | {r['accuracy']:.3f} | {r['upright_called_turned']:.3f} | "
+             f"{r['turned_found']:.3f} |" for k, r in results.items()]
     return "\n".join(rows)
 
 

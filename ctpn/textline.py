@@ -15,6 +15,8 @@ from ctpn.nms import nms
 from ctpn.targets import SIDE_RANGE
 
 LINE_NMS_IOU = 0.3
+# A line lying more than this share of its area inside a longer line is dropped (build_lines).
+LINE_MAX_INSIDE = 0.5
 
 
 @dataclass(eq=False)  # compared by identity: a box is an array
@@ -103,11 +105,12 @@ def build_lines(
     image_shape: tuple[int, ...],
     cfg: CTPNConfig,
     *,
-    max_gap: float = 50,
-    min_v_overlap: float = 0.7,
+    max_gap: float = 24,
+    min_v_overlap: float = 0.6,
     min_size_sim: float = 0.7,
-    min_score: float = 0.9,
+    min_score: float = 0.85,
     min_proposals: int = 2,
+    max_inside: float = LINE_MAX_INSIDE,
 ) -> list[TextLine]:
     """Chain proposals ``(N, 4)`` xyxy into text lines, in reading order.
 
@@ -116,7 +119,9 @@ def build_lines(
     in a gap cannot bridge two lines. Each chain of at least ``min_proposals`` becomes a quad whose
     top and bottom edges are least-squares lines through the proposals' tops and bottoms against
     their centre x (slant kept); its ends move by the side offsets of the end proposals when
-    given; chains with mean score below ``min_score`` are dropped, overlapping lines are NMS-ed.
+    given; chains with mean score below ``min_score`` are dropped, overlapping lines are NMS-ed,
+    and a line lying more than ``max_inside`` of its area inside a longer one is dropped (a
+    fragment left over where the pairing broke a chain: NMS by IoU keeps it, being small).
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
@@ -158,7 +163,21 @@ def build_lines(
     if not lines:
         return []
     keep = nms(np.array(boxes_xyxy), np.array([t.score for t in lines]), LINE_NMS_IOU)
-    return reading_order([lines[i] for i in keep])
+    return reading_order(drop_contained([lines[i] for i in keep], max_inside))
+
+
+def drop_contained(lines: list[TextLine], max_inside: float = LINE_MAX_INSIDE) -> list[TextLine]:
+    """Lines, longest first, without those lying more than ``max_inside`` of their area inside a
+    line already kept (>= 1: keep all)."""
+    kept: list[TextLine] = []
+    for t in sorted(lines, key=lambda t: -float(np.ptp(t.box[:, 0]))):
+        inside = 0.0
+        for k in kept:
+            inter, area_t, _ = quad_overlap(t.box, k.box)
+            inside = max(inside, inter / area_t if area_t > 0 else 1.0)
+        if inside <= max_inside:
+            kept.append(t)
+    return kept
 
 
 def reading_order(lines: list[TextLine]) -> list[TextLine]:

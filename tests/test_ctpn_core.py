@@ -216,12 +216,25 @@ def test_two_lines_at_different_heights_stay_apart_in_reading_order():
 
 
 def test_a_gap_below_max_gap_is_bridged_and_a_wider_one_splits():
-    one = _lines(_chain(range(1, 6), 20, 40), _chain(range(8, 13), 20, 40))  # x0 80 -> 128: 48 px
+    # The default joins neighbouring columns only (x0 16 px apart): one missing column splits.
+    assert len(_lines(_chain(range(1, 13), 20, 40))) == 1
+    split = _lines(_chain(range(1, 6), 20, 40), _chain(range(7, 13), 20, 40))  # x0 80 -> 112: 32 px
+    assert len(split) == 2 and split[0].box[0, 0] < split[1].box[0, 0]  # same row: left one first
+    one = _lines(_chain(range(1, 6), 20, 40), _chain(range(8, 13), 20, 40), max_gap=50)  # 48 px
     assert len(one) == 1 and one[0].n == 10
-    two = _lines(_chain(range(1, 6), 20, 40), _chain(range(9, 14), 20, 40))  # 64 px
-    assert len(two) == 2 and two[0].box[0, 0] < two[1].box[0, 0]  # same row: left one first
+    two = _lines(_chain(range(1, 6), 20, 40), _chain(range(9, 14), 20, 40), max_gap=50)  # 64 px
+    assert len(two) == 2
     three = _lines(_chain(range(1, 6), 20, 40), _chain(range(9, 14), 20, 40), max_gap=70)
     assert len(three) == 1
+
+
+def test_a_fragment_inside_a_longer_line_is_dropped():
+    from ctpn.textline import drop_contained
+
+    long, frag, below = TextLine(_rect(0, 20, 200, 40), 0.9, 12), TextLine(_rect(60, 22, 100, 42), 0.95, 3), \
+        TextLine(_rect(60, 50, 100, 70), 0.9, 3)
+    assert drop_contained([frag, long, below]) == [long, below]
+    assert len(drop_contained([frag, long, below], max_inside=1.0)) == 3
 
 
 def test_chaining_needs_vertical_overlap_and_similar_height():
@@ -243,7 +256,7 @@ def test_side_offsets_refine_the_ends_and_weak_lines_are_dropped():
     side[0], side[-1] = 0.25, -0.5  # the line starts 4 px right of the first centre (40 + 4)
     (line,) = build_lines(boxes, scores, side, (200, 400), CFG)
     assert np.isclose(line.box[0, 0], 44) and np.isclose(line.box[1, 0], 184 - 8)
-    assert _lines(_chain(range(2, 12), 20, 40, score=0.8)) == []  # mean score below min_score
+    assert _lines(_chain(range(2, 12), 20, 40, score=0.8)) == []  # mean score below min_score (0.85)
     assert _lines(_chain([3], 20, 40)) == []  # one proposal is not a line
     assert build_lines(np.zeros((0, 4)), np.zeros(0), None, (200, 400), CFG) == []
 

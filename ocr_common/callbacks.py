@@ -2,7 +2,8 @@
 
 ``standard_callbacks`` returns: best checkpoint (atomic), resumable backup (a run killed
 mid-training and restarted with the same command continues from its last finished epoch
-with optimizer state), CSV log (appended across restarts), TensorBoard, an LR schedule,
+with optimizer state), CSV log (appended across restarts), seconds per epoch (``times.csv``),
+TensorBoard, an LR schedule,
 optional early stopping. ``plot_history`` draws the training-curve PNG from the CSV log.
 """
 
@@ -14,6 +15,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,46 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         if self.sign * float(value) > self.best:
             self.best = self.sign * float(value)
             save_model_atomic(self.model, self.path, weights_only=self.weights_only)
+
+
+class EpochTimes(keras.callbacks.Callback):
+    """Append ``epoch,train_seconds,val_seconds`` to a CSV after every epoch: the wall time of the
+    training steps and of the validation (metric callbacks listed after this one included), so
+    runs can be compared per hour of training. A file of its own, not a column of ``log.csv``,
+    because ``CSVLogger`` appends to an existing log without re-reading its header."""
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self._start = self._train_end = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._train_end = time.perf_counter(), None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._start is None:
+            return
+        now = time.perf_counter()
+        train_end = self._train_end or now
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["epoch", "train_seconds", "val_seconds"])
+            w.writerow([epoch, round(train_end - self._start, 2), round(now - train_end, 2)])
+
+
+def read_epoch_times(path: str | Path) -> dict[int, float]:
+    """``{epoch: training seconds}`` from an :class:`EpochTimes` file (a restarted epoch keeps its
+    last entry); empty when there is none."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            return {int(r["epoch"]): float(r["train_seconds"]) for r in csv.DictReader(f)}
+    except (OSError, KeyError, ValueError):
+        return {}
 
 
 def save_model_atomic(model: keras.Model, path: str | Path, weights_only: bool = False) -> Path:
@@ -127,6 +169,10 @@ class RunPaths:
     def curve(self) -> Path:
         return self.root / "curve.png"
 
+    @property
+    def times(self) -> Path:
+        return self.root / "times.csv"
+
 
 def worker_run_paths(run: RunPaths, chief: bool, index: int) -> RunPaths:
     """Where one worker of a multi-worker run writes.
@@ -163,6 +209,7 @@ def standard_callbacks(
         keras.callbacks.BackupAndRestore(str(run.backup), save_freq="epoch", delete_checkpoint=False),
         AtomicBestCheckpoint(run.best, monitor, mode, weights_only, initial_best=best_from_csv(run.csv, monitor, mode)),
         keras.callbacks.CSVLogger(str(run.csv), append=True),
+        EpochTimes(run.times),
     ]
     if lr_schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=2, min_lr=1e-5))

@@ -15,6 +15,7 @@ from ocr_common.callbacks import (
     check_writable,
     curve_panels,
     plot_history,
+    read_epoch_times,
     save_model_atomic,
 )
 from tests.toy_data import write_toy_mnist
@@ -61,6 +62,8 @@ def test_killed_run_resumes_from_last_epoch(toy_data_dir, tmp_path):
     assert summary["epochs_this_session"] == 4 - len(done_before)  # only the missing epochs ran
     assert _epochs_logged(run / "log.csv") == [0, 1, 2, 3]
     assert f"Epoch {len(done_before) + 1}/4" in out.stdout + out.stderr
+    times = read_epoch_times(run / "times.csv")  # seconds per epoch, kept across the restart
+    assert set(range(len(done_before), 4)) <= set(times) and all(t > 0 for t in times.values())
 
 
 def test_unwritable_output_fails_fast(tmp_path):

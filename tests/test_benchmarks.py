@@ -391,3 +391,23 @@ def test_labelled_page_metrics_join_pieces_ignore_unlabelled_text_and_count_miss
     # A page where nothing was read: every labelled character is missing.
     m = labelled_page_metrics([[]], [truth])
     assert (m["found"], m["edits"], m["line_accuracy"]) == (0, 8, 0.0)
+
+
+def test_compare_runs_reads_each_run_at_the_same_training_time(tmp_path):
+    from benchmarks.compare_runs import main
+
+    def run(name, seconds, cers):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "log.csv").write_text("epoch,loss,val_cer\n" + "".join(
+            f"{e},1.0,{c}\n" for e, c in enumerate(cers)))
+        (folder / "times.csv").write_text("epoch,train_seconds,val_seconds\n" + "".join(
+            f"{e},{s},5\n" for e, s in enumerate(seconds)))
+        return str(folder)
+
+    fast = run("fast", [60, 60, 60, 60], [0.9, 0.7, 0.5, 0.4])  # ends at 4 min
+    slow = run("slow", [100, 100], [0.8, 0.3])  # ends at 3.3 min: the common budget
+    text = main([fast, slow, "--out", str(tmp_path / "race.png")])
+    same = text.split("At the same training time (3.3 min)")[1]
+    assert "| fast | 3 | 3.0 | 0.500 |" in same and "| slow | 2 | 3.3 | 0.300 |" in same
+    assert (tmp_path / "race.png").stat().st_size > 0

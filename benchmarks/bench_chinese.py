@@ -62,7 +62,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 NAME = "bench_chinese"
 HTTP_MODES = ("client", "server", "none")
-PAGE_SEED = 1000  # page i is render_eval_page(np.random.default_rng(PAGE_SEED + i), "eval"), as in bench_peers
 CHARSETS = ("GB2312-1", "GB2312")
 TRAIN_LABEL_LEN = 10  # characters per random training label (a 280-px line has 70 frames)
 # --tiny: networks that build and export in seconds (for tests of the scripts; their times mean nothing).
@@ -171,13 +170,6 @@ class PageInput:
     png: bytes
 
 
-def eval_pages(n: int, seed: int = PAGE_SEED) -> list:
-    """``n`` seeded 960x720 synthetic pages in faces the project never trains on (``ctpn.synth.Page``)."""
-    from ctpn.synth import render_eval_page
-
-    return [render_eval_page(np.random.default_rng(seed + i), "eval") for i in range(n)]
-
-
 def rgb_png(image: np.ndarray) -> bytes:
     """PNG bytes of an RGB (or grey) uint8 image, as a browser would upload it."""
     import cv2
@@ -188,11 +180,12 @@ def rgb_png(image: np.ndarray) -> bytes:
 def load_inputs(n_pages: int) -> tuple[list[PageInput], list[np.ndarray]]:
     """(pages, all their line crops). More pages are rendered while none has a line."""
     from chinese_ocr.predict import crop_line
+    from ctpn.synth import EVAL_PAGE_SEED, eval_pages
 
     pages: list[PageInput] = []
     i = 0
     while len(pages) < n_pages or not any(p.crops for p in pages):
-        page = eval_pages(1, PAGE_SEED + i)[0]
+        page = eval_pages(1, EVAL_PAGE_SEED + i)[0]
         quads = list(page.lines)
         pages.append(PageInput(page.image, quads, [crop_line(page.image, q) for q in quads], rgb_png(page.image)))
         i += 1
@@ -395,9 +388,10 @@ def main(argv: list[str] | None = None) -> dict:
     warn_if_busy(machine)
     print(machine_line(machine), flush=True)
     from chinese_ocr.predict import ChinesePredictor
+    from ctpn.synth import EVAL_PAGE_SEED
 
     pages, lines = load_inputs(args.pages)
-    inputs = f"{len(pages)} synthetic 960x720 eval pages (seeds {PAGE_SEED}..), {len(lines)} true lines"
+    inputs = f"{len(pages)} synthetic 960x720 eval pages (seeds {EVAL_PAGE_SEED}..), {len(lines)} true lines"
     with ExitStack() as stack:
         if args.untrained:
             models_dir = publish_untrained(untrained_cache(stack, "bench-chinese-"), tiny=args.tiny)

@@ -650,7 +650,7 @@ def zh_line_sets(args: argparse.Namespace) -> list[EvalSet]:
 
 
 def zh_page_set(args: argparse.Namespace) -> PageSet | None:
-    from benchmarks.bench_chinese import eval_pages
+    from ctpn.synth import eval_pages
 
     n = min(args.n_pages, 2) if args.quick else args.n_pages
     if n <= 0:

@@ -52,13 +52,17 @@ def _fmt(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def _row(first: list[str], r: dict, metrics: list[str]) -> str:
+    cells = first + [str(r["epoch"]), f"{r['minutes']:.1f}"] + [_fmt(r[m]) for m in metrics]
+    return "| " + " | ".join(cells) + " |"
+
+
 def report(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     out = []
     for name, rows in runs.items():
         out += [f"### {name}", "", "| epoch | training min | " + " | ".join(metrics) + " |",
                 "| ---: | ---: | " + " | ".join("---:" for _ in metrics) + " |"]
-        out += [f"| {r['epoch']} | {r['minutes']:.1f} | " + " | ".join(_fmt(r[m]) for m in metrics) + " |"
-                for r in rows]
+        out += [_row([], r, metrics) for r in rows]
         out.append("")
     budget = min(rows[-1]["minutes"] for rows in runs.values())
     out += [f"### At the same training time ({budget:.1f} min)", "",
@@ -67,7 +71,7 @@ def report(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     for name, rows in runs.items():
         r = at_time(rows, budget)
         if r is not None:
-            out.append(f"| {name} | {r['epoch']} | {r['minutes']:.1f} | " + " | ".join(_fmt(r[m]) for m in metrics) + " |")
+            out.append(_row([name], r, metrics))
     return "\n".join(out) + "\n"
 
 

@@ -8,7 +8,9 @@ The recogniser's weights are the manifest entry the server loads for the task (`
 the detector (``ctpn``) and the orientation classifier (``zh_orientation``) are found in the same
 manifest, checked against their sha256 like every served file. Without a recogniser the
 pipeline still runs and returns the boxes with empty text; without a detector ``detect=1``
-answers 503; without the orientation classifier lines are read as they come.
+answers 503. Without the orientation classifier the recogniser itself tells which way up a line
+is (:class:`chinese_ocr.orientation.RecognizerOrientation`: each line read both ways); a page
+is decided by its longest lines together.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import cv2
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
+from chinese_ocr.orientation import turn_image
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,9 @@ SHIPPED_NAMES = {"recognizer": "chinese", "detector": "ctpn", "orientation": "zh
 # Margin around a detected line before it is read, as a fraction of its height (each side).
 CROP_MARGIN_Y = 0.12
 CROP_MARGIN_X = 0.25
-# A page is turned when the length-weighted mean "upside down" probability of its lines is above this.
-TURN_THRESHOLD = 0.5
+# A page is turned when the length-weighted mean "upside down" score of its longest lines (this
+# many) is above the orientation model's threshold.
+PAGE_VOTE_LINES = 8
 
 
 @dataclass
@@ -115,13 +119,15 @@ class ChinesePredictor:
     """Detector, orientation classifier and recogniser on the shared runtime; thread-safe.
 
     ``model_path`` is the recogniser (None: boxes only); ``detector`` and ``orientation`` are paths,
-    or None to look them up in the manifest beside ``model_path`` (pass ``False`` for none)."""
+    or None to look them up in the manifest beside ``model_path`` (pass ``False`` for none). With no
+    orientation classifier found, the recogniser decides which way up lines are; ``False`` reads
+    every line as it comes."""
 
     def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
                  onnx_cache_dir: str | Path | None = None, decoder: str = "best-path"):
-        from chinese_ocr.orientation import OrientationClassifier
+        from chinese_ocr.orientation import OrientationClassifier, RecognizerOrientation
         from chinese_ocr.recognize import LineRecognizer
         from ctpn.predict import CTPNDetector
 
@@ -135,7 +141,12 @@ class ChinesePredictor:
             if model_path else None
         self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
             if detector else None
-        self.orientation = OrientationClassifier(orientation, **opts) if orientation else None
+        if orientation:
+            self.orientation = OrientationClassifier(orientation, **opts)
+        elif orientation is None and self.recognizer is not None:
+            self.orientation = RecognizerOrientation(self.recognizer)
+        else:
+            self.orientation = None
         self.decoder = decoder
 
     @property
@@ -152,19 +163,21 @@ class ChinesePredictor:
             return [("", 0.0)] * len(crops)
         return [(r.text, r.confidence) for r in self.recognizer.read(crops, self.decoder)]
 
-    def _turned_share(self, crops: list[np.ndarray]) -> float:
-        """Length-weighted mean probability that the crops are upside down (0 without a classifier)."""
+    def _is_turned(self, crops: list[np.ndarray]) -> bool:
+        """Whether the crops, as a whole, are upside down: the length-weighted mean score of the
+        longest :data:`PAGE_VOTE_LINES` of them above the orientation model's threshold."""
         if self.orientation is None or not crops:
-            return 0.0
-        p = self.orientation.turned(crops)
+            return False
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
-        return float(np.sum(p * w) / max(np.sum(w), 1e-9))
+        keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
+        p = self.orientation.turned([crops[i] for i in keep])
+        return float(np.sum(p * w[keep]) / max(np.sum(w[keep]), 1e-9)) > self.orientation.threshold
 
     def read_line(self, image: np.ndarray) -> ChineseResult:
         """The whole image as one text line (``detect=0``)."""
         h, w = image.shape[:2]
-        turned = self._turned_share([image]) > TURN_THRESHOLD
-        crop = np.ascontiguousarray(image[::-1, ::-1]) if turned else image
+        turned = self._is_turned([image])
+        crop = turn_image(image) if turned else image
         (text, conf), = self._read([crop])
         box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)
@@ -174,10 +187,10 @@ class ChinesePredictor:
             raise ModelUnavailable("the text-line detector (ctpn) is not installed; read one line with ?detect=0")
         quads = [ln.box for ln in self.detector.detect([image])[0]]
         crops = [crop_line(image, q) for q in quads]
-        turned = self._turned_share(crops) > TURN_THRESHOLD
+        turned = self._is_turned(crops)
         if turned:
             # Read the page upright: its lines come in reading order again, and every crop turns.
-            upright = np.ascontiguousarray(image[::-1, ::-1])
+            upright = turn_image(image)
             found = [ln.box for ln in self.detector.detect([upright])[0]]
             crops = [crop_line(upright, q) for q in found]
             quads = turn_quads(found, image.shape)

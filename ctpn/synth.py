@@ -1357,6 +1357,15 @@ def render_eval_page(rng: np.random.Generator, split: str = "eval", size: tuple[
     return _compose(rng, split, size, clean, float(rng.uniform(1.0, 1.25)), layout)[0]
 
 
+EVAL_PAGE_SEED = 1000  # page i of eval_pages is render_eval_page(np.random.default_rng(EVAL_PAGE_SEED + i))
+
+
+def eval_pages(n: int, seed: int = EVAL_PAGE_SEED) -> list[Page]:
+    """``n`` seeded 960x720 pages in faces the project never trains on: the same pages for the
+    benchmarks (``bench_chinese``, ``bench_peers``) and the orientation measurement."""
+    return [render_eval_page(np.random.default_rng(seed + i), "eval") for i in range(n)]
+
+
 # ------------------------------------------------------------------------------------------------
 # Shards
 

@@ -93,6 +93,46 @@ def test_measure_reads_every_line_both_ways():
     dark_on_light = [255 - _line(60), 255 - _line(90)]
     blank = np.full((HEIGHT, 100), 255, np.uint8)  # no ink: both halves equal, "upright" both ways
     r = measure(TopHeavy(), {"lines": dark_on_light, "blank": [blank]})
-    assert r["lines"] == {"lines": 2, "accuracy": 1.0, "upright_called_turned": 0.0, "turned_found": 1.0}
+    assert r["lines"] == {"n": 2, "accuracy": 1.0, "upright_called_turned": 0.0, "turned_found": 1.0}
     assert r["blank"]["accuracy"] == 0.5 and r["blank"]["turned_found"] == 0.0
     assert "| lines | 2 | 1.000 | 0.000 | 1.000 |" in table(r)
+
+
+class _TopHeavyReader:
+    """A stand-in recogniser: sure of a line whose upper half holds the ink (as this test's
+    upright lines do), doubtful of one whose lower half does."""
+
+    def read(self, images):
+        from chinese_ocr.recognize import LineText
+
+        return [LineText("字", 0.9 if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() else 0.4)
+                for im in images]
+
+
+def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
+    from chinese_ocr.orientation import RecognizerOrientation, measure
+
+    clf = RecognizerOrientation(_TopHeavyReader(), threshold=0.05)
+    up = 255 - _line(80)  # dark on light, ink in the upper half
+    np.testing.assert_allclose(clf.turned([up, up[::-1, ::-1]]), [-0.5, 0.5], atol=1e-6)
+    assert clf.turned([]).shape == (0,)
+    r = measure(clf, {"lines": [up, 255 - _line(50)]})["lines"]
+    assert r["accuracy"] == 1.0 and r["upright_called_turned"] == 0.0
+
+
+def test_measure_pages_asks_the_page_pipeline_both_ways():
+    from chinese_ocr.orientation import measure_pages, table
+
+    class Pipeline:  # turned when the page's first row is darker than its last (this test's pages are not)
+        def read_page(self, image):
+            from types import SimpleNamespace
+
+            return SimpleNamespace(turned=bool(image[0].mean() < image[-1].mean()))
+
+    page = np.full((40, 60), 255, np.uint8)
+    page[30:] = 0  # ink at the bottom: upright; turned, it is at the top
+    wrong = page[::-1].copy()  # a page the rule gets wrong both ways
+    r = measure_pages(Pipeline(), {"pages": [page], "hard": [wrong]})
+    assert r["pages"] == {"n": 1, "accuracy": 1.0, "upright_called_turned": 0.0, "turned_found": 1.0}
+    assert r["hard"]["accuracy"] == 0.0
+    assert "| hard | 1 | 0.000 | 1.000 | 0.000 |" in table(r)

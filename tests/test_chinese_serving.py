@@ -400,3 +400,34 @@ def test_turn_quads_maps_corners_to_the_opposite_ones_and_twice_is_identity():
     for q, back in zip([whole, line], turn_quads(turned, (h, w))):
         np.testing.assert_array_equal(back, q)
     assert turn_quads([], (h, w)) == []
+
+
+def test_without_a_classifier_the_recogniser_decides_which_way_up(models_dir, tmp_path, monkeypatch):
+    """No ``zh_orientation`` shipped: a line is turned when the recogniser reads it turned more
+    surely; ``orientation=False`` reads it as it comes."""
+    from chinese_ocr.orientation import RecognizerOrientation
+    from chinese_ocr.predict import ChinesePredictor
+    from chinese_ocr.recognize import LineText
+
+    for name in ("chinese.keras", "chinese.json"):
+        shutil.copy(models_dir / name, tmp_path / name)  # no manifest here: no detector, no classifier
+    predictor = ChinesePredictor(tmp_path / "chinese.keras")
+    plain = ChinesePredictor(tmp_path / "chinese.keras", orientation=False)
+    try:
+        assert isinstance(predictor.orientation, RecognizerOrientation) and plain.orientation is None
+
+        def read(images, decoder="best-path"):  # sure of ink in the upper half, as the line below has
+            top = [im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() for im in images]
+            return [LineText("上" if t else "下", 0.9 if t else 0.4) for t in top]
+
+        for p in (predictor, plain):
+            monkeypatch.setattr(p.recognizer, "read", read)
+        line = np.full((32, 120), 255, np.uint8)
+        line[4:14, 10:110] = 0  # ink in the upper half
+        assert (predictor.read_line(line).turned, predictor.read_line(line).text) == (False, "上")
+        upside_down = np.ascontiguousarray(line[::-1, ::-1])
+        assert (predictor.read_line(upside_down).turned, predictor.read_line(upside_down).text) == (True, "上")
+        assert (plain.read_line(upside_down).turned, plain.read_line(upside_down).text) == (False, "下")
+    finally:
+        predictor.close()
+        plain.close()

@@ -229,7 +229,7 @@ def bench_line_stages(predictor, lines: list[np.ndarray], calls: int, fast_secon
     it = cycle(lines)
     stage(rows, "one line end to end: ChinesePredictor.predict(detect=False)",
           lambda: predictor.predict([next(it)], detect=False), calls, fast_seconds,
-          note="orientation + recogniser" if predictor.orientation else "recogniser (no orientation classifier)")
+          note=f"orientation ({predictor.orientation_kind}) + recogniser")
     return rows
 
 
@@ -277,8 +277,8 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
     stage(rows, "page: crop every line (crop_line)", crop_all, calls, fast_seconds, note=on_true)
     if predictor.orientation is not None:
         o_it = cycle([p.crops for p in pages if p.crops])
-        stage(rows, "page: orientation of every line (one call)", lambda: predictor.orientation.turned(next(o_it)),
-              calls, note=on_true)
+        stage(rows, f"page: orientation of every line (one call; {predictor.orientation_kind})",
+              lambda: predictor.orientation.turned(next(o_it)), calls, note=on_true)
     if predictor.recognizer is not None:
         r_it = cycle([p.crops for p in pages if p.crops])
         stage(rows, "page: recognition of every line (LineRecognizer.read, one call)",

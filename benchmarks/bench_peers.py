@@ -698,7 +698,7 @@ def our_zh_predictor(args: argparse.Namespace, stack: ExitStack):
         model_path, cache = inference_file(model), None
     predictor = ChinesePredictor(model_path, onnx_cache_dir=cache,
                                  detector=companion(models_dir, SHIPPED_NAMES["detector"]) or False,
-                                 orientation=companion(models_dir, SHIPPED_NAMES["orientation"]) or False)
+                                 orientation=companion(models_dir, SHIPPED_NAMES["orientation"]))
     stack.callback(predictor.close)
     return predictor, model_path
 
@@ -707,7 +707,7 @@ def our_zh_readers(predictor, untrained: bool) -> tuple[Reader, Reader]:
     """(line reader: ``predict(detect=False)``, page reader: ``predict()``)."""
     tag = " (untrained)" if untrained else ""
     backend = predictor.recognizer.backend
-    steps = "orientation + recogniser" if predictor.orientation else "recogniser (no orientation classifier)"
+    steps = f"orientation ({predictor.orientation_kind}) + recogniser"
 
     def read_line(img: np.ndarray) -> str:
         return predictor.predict([img], detect=False)[0].text

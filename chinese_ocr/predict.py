@@ -150,6 +150,17 @@ class ChinesePredictor:
         self.decoder = decoder
 
     @property
+    def orientation_kind(self) -> str:
+        """How lines are turned upright, in words (for reports)."""
+        from chinese_ocr.orientation import RecognizerOrientation
+
+        if self.orientation is None:
+            return "none"
+        if isinstance(self.orientation, RecognizerOrientation):
+            return "the recogniser reading both ways"
+        return "orientation classifier"
+
+    @property
     def config(self) -> ChineseConfig | None:
         return self.recognizer.config if self.recognizer else None
 

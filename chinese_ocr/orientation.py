@@ -134,12 +134,14 @@ class RecognizerOrientation:
         self.recognizer = recognizer
         self.threshold = threshold
 
+    def read_both(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> tuple[list, list]:
+        """``(upright readings, turned readings)`` of the lines, one recogniser call."""
+        both = self.recognizer.read(list(images) + [turn_image(im) for im in images], decoder) if images else []
+        return both[: len(images)], both[len(images):]
+
     def turned(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        if not images:
-            return np.zeros(0, np.float32)
-        flipped = [turn_image(im) for im in images]
-        conf = np.array([r.confidence for r in self.recognizer.read(list(images) + flipped)], np.float32)
-        return conf[len(images):] - conf[: len(images)]
+        up, down = self.read_both(images)
+        return np.array([d.confidence - u.confidence for u, d in zip(up, down)], np.float32)
 
     def close(self) -> None:
         pass  # the recogniser belongs to its owner

@@ -186,10 +186,16 @@ class ChinesePredictor:
 
     def read_line(self, image: np.ndarray) -> ChineseResult:
         """The whole image as one text line (``detect=0``)."""
+        from chinese_ocr.orientation import RecognizerOrientation
+
         h, w = image.shape[:2]
-        turned = self._is_turned([image])
-        crop = turn_image(image) if turned else image
-        (text, conf), = self._read([crop])
+        if isinstance(self.orientation, RecognizerOrientation):  # both readings are there: keep one
+            (up,), (down,) = self.orientation.read_both([image], self.decoder)
+            turned = down.confidence - up.confidence > self.orientation.threshold
+            text, conf = (down.text, down.confidence) if turned else (up.text, up.confidence)
+        else:
+            turned = self._is_turned([image])
+            (text, conf), = self._read([turn_image(image) if turned else image])
         box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)
 

@@ -102,7 +102,7 @@ class _TopHeavyReader:
     """A stand-in recogniser: sure of a line whose upper half holds the ink (as this test's
     upright lines do), doubtful of one whose lower half does."""
 
-    def read(self, images):
+    def read(self, images, decoder="best-path"):
         from chinese_ocr.recognize import LineText
 
         return [LineText("字", 0.9 if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() else 0.4)

@@ -322,12 +322,17 @@ def bench_training(steps: int, batch: int = 32, tiny: bool = False, archs: tuple
     from chinese_ocr.charset import charset_chars
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.model import ARCHS, build_model, compile_model
+    from chinese_ocr.train import build_parser as train_parser
 
+    # The networks chinese_ocr.train builds by default (its --base and --bottleneck), not the
+    # config's own defaults.
+    trained = vars(train_parser().parse_args([]))
+    size = TINY_RECOGNIZER if tiny else {"base": trained["base"], "bottleneck": trained["bottleneck"]}
     rng = np.random.default_rng(0)
     rows = []
     for arch in archs or ARCHS:
         for cs in charsets:
-            cfg = ChineseConfig(arch=arch, charset=cs, chars=charset_chars(cs), **(TINY_RECOGNIZER if tiny else {}))
+            cfg = ChineseConfig(arch=arch, charset=cs, chars=charset_chars(cs), **size)
             keras.utils.set_random_seed(0)
             model = compile_model(build_model(cfg), "adam", 1e-3)
             x = rng.random((batch, cfg.height, cfg.width, 1), dtype=np.float32)

@@ -840,8 +840,9 @@ def print_report(results: dict[str, Any]) -> None:
         elif rapid:
             print(f"\nRapidOCR: {rapid.get('status')} ({rapid.get('why')})")
         if task == "chinese":
-            print("\nTexts compared after normalize_text, without spaces next to CJK characters; pages: lines "
-                  "matched one to one at IoU >= 0.5, CER over matched pairs + unmatched lines in full.")
+            print("\nTexts compared after normalize_text, without spaces next to CJK characters; pages: det F with "
+                  "lines matched one to one at IoU >= 0.5 and by DetEval coverage; texts paired by coverage, CER "
+                  "over the pairs + unpaired lines in full.")
         if res.get("tiny"):
             print("\nours: UNTRAINED TINY models, their accuracy and times are meaningless.")
         elif res.get("untrained"):

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
-from chinese_ocr.orientation import turn_image
+from chinese_ocr.orientation import RecognizerOrientation, turn_image
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class ChinesePredictor:
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
                  onnx_cache_dir: str | Path | None = None, decoder: str = "best-path"):
-        from chinese_ocr.orientation import OrientationClassifier, RecognizerOrientation
+        from chinese_ocr.orientation import OrientationClassifier
         from chinese_ocr.recognize import LineRecognizer
         from ctpn.predict import CTPNDetector
 
@@ -152,8 +152,6 @@ class ChinesePredictor:
     @property
     def orientation_kind(self) -> str:
         """How lines are turned upright, in words (for reports)."""
-        from chinese_ocr.orientation import RecognizerOrientation
-
         if self.orientation is None:
             return "none"
         if isinstance(self.orientation, RecognizerOrientation):
@@ -174,20 +172,24 @@ class ChinesePredictor:
             return [("", 0.0)] * len(crops)
         return [(r.text, r.confidence) for r in self.recognizer.read(crops, self.decoder)]
 
-    def _is_turned(self, crops: list[np.ndarray]) -> bool:
+    def _is_turned(self, crops: list[np.ndarray], upright: list[tuple[str, float]] | None = None) -> bool:
         """Whether the crops, as a whole, are upside down: the length-weighted mean score of the
-        longest :data:`PAGE_VOTE_LINES` of them above the orientation model's threshold."""
+        longest :data:`PAGE_VOTE_LINES` of them above the orientation model's threshold. With the
+        recogniser's check, ``upright`` (the crops' readings as they come, when already made)
+        saves reading those lines upright a second time."""
         if self.orientation is None or not crops:
             return False
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
-        p = self.orientation.turned([crops[i] for i in keep])
+        if upright is not None and isinstance(self.orientation, RecognizerOrientation):
+            down = self._read([turn_image(crops[i]) for i in keep])
+            p = np.array([d[1] - upright[i][1] for d, i in zip(down, keep)], np.float64)
+        else:
+            p = self.orientation.turned([crops[i] for i in keep])
         return float(np.sum(p * w[keep]) / max(np.sum(w[keep]), 1e-9)) > self.orientation.threshold
 
     def read_line(self, image: np.ndarray) -> ChineseResult:
         """The whole image as one text line (``detect=0``)."""
-        from chinese_ocr.orientation import RecognizerOrientation
-
         h, w = image.shape[:2]
         if isinstance(self.orientation, RecognizerOrientation):  # both readings are there: keep one
             (up,), (down,) = self.orientation.read_both([image], self.decoder)
@@ -204,14 +206,18 @@ class ChinesePredictor:
             raise ModelUnavailable("the text-line detector (ctpn) is not installed; read one line with ?detect=0")
         quads = [ln.box for ln in self.detector.detect([image])[0]]
         crops = [crop_line(image, q) for q in quads]
-        turned = self._is_turned(crops)
+        # The recogniser's orientation check compares with the upright readings: make them first
+        # and keep them when the page is upright, as nearly every page is.
+        texts = self._read(crops) if isinstance(self.orientation, RecognizerOrientation) else None
+        turned = self._is_turned(crops, texts)
         if turned:
             # Read the page upright: its lines come in reading order again, and every crop turns.
             upright = turn_image(image)
             found = [ln.box for ln in self.detector.detect([upright])[0]]
             crops = [crop_line(upright, q) for q in found]
             quads = turn_quads(found, image.shape)
-        readings = [LineReading(t, q, c) for (t, c), q in zip(self._read(crops), quads)]
+            texts = None
+        readings = [LineReading(t, q, c) for (t, c), q in zip(texts or self._read(crops), quads)]
         if self.recognizer is not None:
             readings = [r for r in readings if r.text]
         return ChineseResult("\n".join(r.text for r in readings), readings, turned)

@@ -431,3 +431,39 @@ def test_without_a_classifier_the_recogniser_decides_which_way_up(models_dir, tm
     finally:
         predictor.close()
         plain.close()
+
+
+def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(models_dir, tmp_path, monkeypatch):
+    """Without a classifier a page votes with its lines read both ways; an upright page keeps the
+    upright readings (one reading per line plus one turned reading per voting line), an upside-down
+    page is turned and read upright."""
+    from types import SimpleNamespace
+
+    from chinese_ocr.predict import ChinesePredictor
+    from chinese_ocr.recognize import LineText
+
+    for name in ("chinese.keras", "chinese.json"):
+        shutil.copy(models_dir / name, tmp_path / name)
+    predictor = ChinesePredictor(tmp_path / "chinese.keras", detector=models_dir / "ctpn.keras")
+    try:
+        quads = [np.array([[20, 20 + 60 * i], [300, 20 + 60 * i], [300, 52 + 60 * i], [20, 52 + 60 * i]], np.float32)
+                 for i in range(3)]
+        monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
+        read_sizes = []
+
+        def read(images, decoder="best-path"):  # sure of ink in the upper half of a line
+            read_sizes.append(len(images))
+            top = [im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() for im in images]
+            return [LineText("上" if t else "下", 0.9 if t else 0.4) for t in top]
+
+        monkeypatch.setattr(predictor.recognizer, "read", read)
+        page = np.full((200, 320), 255, np.uint8)
+        for q in quads:
+            page[int(q[0, 1]) + 2 : int(q[0, 1]) + 14, 30:290] = 0  # ink in each line's upper half
+        result = predictor.read_page(page)
+        assert (result.turned, result.text) == (False, "上\n上\n上")
+        assert sum(read_sizes) == 3 + 3  # each line upright once, and turned once for the vote
+        result = predictor.read_page(np.ascontiguousarray(page[::-1, ::-1]))
+        assert (result.turned, result.text) == (True, "上\n上\n上")
+    finally:
+        predictor.close()

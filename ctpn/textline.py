@@ -106,9 +106,9 @@ def build_lines(
     cfg: CTPNConfig,
     *,
     max_gap: float = 24,
-    min_v_overlap: float = 0.6,
+    min_v_overlap: float = 0.5,
     min_size_sim: float = 0.7,
-    min_score: float = 0.85,
+    min_score: float = 0.9,
     min_proposals: int = 2,
     max_inside: float = LINE_MAX_INSIDE,
 ) -> list[TextLine]:

@@ -238,7 +238,8 @@ def test_a_fragment_inside_a_longer_line_is_dropped():
 
 
 def test_chaining_needs_vertical_overlap_and_similar_height():
-    assert len(_lines(_chain(range(1, 5), 20, 40), _chain(range(5, 9), 30, 50))) == 2  # overlap 10/20
+    assert len(_lines(_chain(range(1, 5), 20, 40), _chain(range(5, 9), 32, 52))) == 2  # overlap 8/20 < 0.5
+    assert len(_lines(_chain(range(1, 5), 20, 40), _chain(range(5, 9), 28, 48))) == 1  # overlap 12/20: joined
     assert len(_lines(_chain(range(1, 5), 20, 40), _chain(range(5, 9), 20, 50))) == 2  # heights 20 vs 30
 
 
@@ -256,7 +257,7 @@ def test_side_offsets_refine_the_ends_and_weak_lines_are_dropped():
     side[0], side[-1] = 0.25, -0.5  # the line starts 4 px right of the first centre (40 + 4)
     (line,) = build_lines(boxes, scores, side, (200, 400), CFG)
     assert np.isclose(line.box[0, 0], 44) and np.isclose(line.box[1, 0], 184 - 8)
-    assert _lines(_chain(range(2, 12), 20, 40, score=0.8)) == []  # mean score below min_score (0.85)
+    assert _lines(_chain(range(2, 12), 20, 40, score=0.85)) == []  # mean score below min_score (0.9)
     assert _lines(_chain([3], 20, 40)) == []  # one proposal is not a line
     assert build_lines(np.zeros((0, 4)), np.zeros(0), None, (200, 400), CFG) == []
 

@@ -239,8 +239,13 @@ def curve_panels(columns: list[str]) -> tuple[tuple[str, list[str]], tuple[str, 
     accuracies, or for a CTC run that logs character error rates (``val_cer``,
     ``val_<set>_cer``) and no accuracy, those."""
     cer = [c for c in columns if c.endswith("_cer")]
-    second = ("CER (lower is better)", cer) if cer and "accuracy" not in columns else \
-        ("accuracy", ["accuracy", "val_accuracy"])
+    prf = [c for c in ("val_precision", "val_recall", "val_f") if c in columns]
+    if cer and "accuracy" not in columns:
+        second = ("CER (lower is better)", cer)
+    elif prf and "accuracy" not in columns:  # a detector: precision, recall and F of its held-out pages
+        second = ("detection (held-out pages)", prf)
+    else:
+        second = ("accuracy", ["accuracy", "val_accuracy"])
     return ("loss", ["loss", "val_loss"]), second
 
 

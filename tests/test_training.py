@@ -123,6 +123,9 @@ def test_history_helpers(tmp_path):
     assert curve_panels(["epoch", "loss", "val_cer", "val_loss", "val_plates_cer"]) == \
         (("loss", ["loss", "val_loss"]), ("CER (lower is better)", ["val_cer", "val_plates_cer"]))
     assert plot_history(ctc, tmp_path / "ctc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A detector logs precision, recall and F of its held-out pages.
+    assert curve_panels(["epoch", "loss", "val_f", "val_loss", "val_precision", "val_recall"])[1] == \
+        ("detection (held-out pages)", ["val_precision", "val_recall", "val_f"])
 
 
 def test_train_evaluate_publish_serve(toy_data_dir, tmp_path, monkeypatch, capsys):

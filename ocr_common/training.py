@@ -105,6 +105,9 @@ def add_training_args(group, *, epochs: int = 30, batch_size: int = 128, optimiz
     group.add_argument("--weights-only", action="store_true", help="best checkpoint as .weights.h5 (smaller)")
     group.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     group.add_argument("--seed", type=int, default=0, help="[0]")
+    group.add_argument("--init-from", default=None, metavar="MODEL",
+                       help="start from this model's weights (.keras or .weights.h5 of the same network), "
+                            "e.g. to fine-tune a shipped model with a new schedule; a resumed run ignores it")
 
 
 def reproduce_command(module: str, argv: list[str] | None = None) -> list[str]:
@@ -163,6 +166,21 @@ class TrainingRun:
 
         return save_config(cfg, self.run.best.with_suffix(".json"))
 
+    def init_weights(self, model, path: str | Path | None) -> bool:
+        """Load ``path``'s weights into ``model`` before a fresh run (``--init-from``). A run with a
+        finished epoch resumes from its own backup instead, so a restart never falls back to them."""
+        if not path or self.epochs_done():
+            return False
+        path = Path(path)
+        if not path.is_file():
+            raise SystemExit(f"--init-from {path}: no such file")
+        try:
+            model.load_weights(path)
+        except (ValueError, KeyError) as e:
+            raise SystemExit(f"--init-from {path}: its weights do not fit this network ({e})") from None
+        print(f"weights from {path}", flush=True)
+        return True
+
     def steps(self, train_ds, steps_per_epoch: int):
         """``(dataset, steps)`` for ``fit``: an in-memory ``PyDataset`` (JAX, PyTorch) is capped at one
         pass per epoch; a ``tf.data`` set repeats so that a step cap can exceed one pass."""
@@ -182,6 +200,7 @@ class TrainingRun:
         ``metric_callbacks`` run first at every epoch end, so a metric they add to the logs (a
         CER that is no Keras metric, say) can be the ``monitor`` of checkpoints and the CSV log."""
         train_ds, steps = self.steps(train_ds, args.steps_per_epoch)
+        self.init_weights(model, getattr(args, "init_from", None))
         callbacks = list(metric_callbacks or []) + standard_callbacks(
             self.run, monitor=monitor, mode=mode, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
             early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard, weights_only=args.weights_only)

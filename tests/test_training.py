@@ -198,3 +198,36 @@ def test_training_runs_on_the_jax_backend_and_the_model_serves_on_tensorflow(toy
                                                                  "JAX_PLATFORMS": "cpu"},
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode != 0 and "needs the TensorFlow backend" in bad.stderr
+
+
+def test_init_from_loads_weights_only_into_a_fresh_run(tmp_path):
+    """``--init-from``: a new run starts from another model's weights; a run with a finished
+    epoch resumes from its own backup instead; weights of another network are a clear error."""
+    import keras
+    import numpy as np
+
+    from ocr_common.callbacks import RunPaths
+    from ocr_common.training import TrainingRun
+
+    source = _tiny_model()
+    source.save(tmp_path / "source.keras")
+    paths = RunPaths(tmp_path / "run")
+    run = TrainingRun(run=paths, chief_run=paths, strategy=None, batch=1, command=[])
+    model = _tiny_model()
+    assert run.init_weights(model, tmp_path / "source.keras")
+    for a, b in zip(model.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not run.init_weights(model, None)
+    inp = keras.Input((4,))
+    other = keras.Model(inp, keras.layers.Dense(3)(inp))
+    with pytest.raises(SystemExit, match="do not fit"):
+        run.init_weights(other, tmp_path / "source.keras")
+    with pytest.raises(SystemExit, match="no such file"):
+        run.init_weights(_tiny_model(), tmp_path / "missing.keras")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.csv.write_text("epoch,loss\n0,1.0\n")  # one epoch done: resuming, not starting
+    fresh = _tiny_model()
+    before = fresh.get_weights()
+    assert not run.init_weights(fresh, tmp_path / "source.keras")
+    for a, b in zip(fresh.get_weights(), before):
+        np.testing.assert_array_equal(a, b)

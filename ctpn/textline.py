@@ -180,9 +180,42 @@ def drop_contained(lines: list[TextLine], max_inside: float = LINE_MAX_INSIDE) -
     return kept
 
 
+# Reading order (reading_order): a gutter is an empty vertical strip at least GUTTER_MIN line
+# heights wide; side-by-side groups are read as columns (one after the other) only when each is a
+# column of text: two lines or more, the median line COLUMN_MIN_LINE line heights long or longer
+# and filling COLUMN_MIN_FILL of the group's width (wrapped paragraphs run to the column's edge),
+# and no group under COLUMN_MIN_RATIO of the widest. Short or ragged groups (table cells, receipt
+# prices) are read row by row.
+GUTTER_MIN = 0.8
+COLUMN_MIN_LINE = 6.0
+COLUMN_MIN_FILL = 0.6
+COLUMN_MIN_RATIO = 0.5
+
+
 def reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Lines as a reader takes them: columns of text one after the other, everything else top to
+    bottom and then left to right.
+
+    A recursive XY cut over the lines' bounding boxes. A block is first cut into bands at empty
+    horizontal strips, and consecutive bands that share a gutter (an empty vertical strip,
+    :data:`GUTTER_MIN` line heights or wider, lying between the lines of the block's first band)
+    are joined again: the rows of a two-column body, down to the last line of its longer column,
+    make one block, and a heading above or a paragraph below stays out of it. A block that no
+    band divides, split by gutters into columns of text, is read column by column; whatever no
+    cut divides is read by :func:`row_order`. Tables and receipts, whose side-by-side groups are
+    short or ragged (see :data:`COLUMN_MIN_LINE`), are read by rows.
+    """
+    if len(lines) < 2:
+        return list(lines)
+    boxes = np.array([[*t.box.min(axis=0), *t.box.max(axis=0)] for t in lines], np.float64)
+    height = float(np.median(boxes[:, 3] - boxes[:, 1]))
+    order = _xy_order(np.arange(len(lines)), boxes, max(height, 1.0))
+    return [lines[i] for i in order]
+
+
+def row_order(lines: list[TextLine]) -> list[TextLine]:
     """Top to bottom, then left to right: lines whose centre y falls within the vertical extent of
-    a row's first line share that row (side-by-side columns, a line broken by a wide gap)."""
+    a row's first line share that row (table cells, a line broken by a wide gap)."""
     rows: list[list[TextLine]] = []
     for line in sorted(lines, key=lambda t: float(t.box[:, 1].mean())):
         cy = float(line.box[:, 1].mean())
@@ -191,6 +224,78 @@ def reading_order(lines: list[TextLine]) -> list[TextLine]:
         else:
             rows.append([line])
     return [t for row in rows for t in sorted(row, key=lambda t: float(t.box[:, 0].min()))]
+
+
+def _gaps(lo: np.ndarray, hi: np.ndarray, start: float, end: float) -> list[tuple[float, float]]:
+    """The free intervals of ``[start, end]`` outside the intervals ``[lo_i, hi_i]``."""
+    free, reach = [], start
+    for a, b in sorted(zip(lo.tolist(), hi.tolist())):
+        if a > reach:
+            free.append((reach, a))
+        reach = max(reach, b)
+    if end > reach:
+        free.append((reach, end))
+    return free
+
+
+def _cut(idx: np.ndarray, lo: np.ndarray, hi: np.ndarray, min_gap: float) -> list[np.ndarray]:
+    """``idx`` split at every interior gap of at least ``min_gap`` between the intervals, in order."""
+    order = idx[np.argsort(lo[idx], kind="stable")]
+    groups, reach = [[order[0]]], hi[order[0]]
+    for i in order[1:]:
+        if lo[i] - reach >= min_gap:
+            groups.append([])
+        groups[-1].append(i)
+        reach = max(reach, hi[i])
+    return [np.array(g) for g in groups]
+
+
+def _text_columns(groups: list[np.ndarray], boxes: np.ndarray, height: float) -> bool:
+    widths = [float(boxes[g, 2].max() - boxes[g, 0].min()) for g in groups]
+    if min(g.size for g in groups) < 2 or min(widths) < COLUMN_MIN_RATIO * max(widths):
+        return False
+    lengths = [float(np.median(boxes[g, 2] - boxes[g, 0])) for g in groups]
+    return all(n >= COLUMN_MIN_LINE * height and n >= COLUMN_MIN_FILL * w for n, w in zip(lengths, widths))
+
+
+def _xy_order(idx: np.ndarray, boxes: np.ndarray, height: float) -> list[int]:
+    if idx.size < 2:
+        return idx.tolist()
+    x0, y0, x1, y1 = boxes.T
+    gutter = GUTTER_MIN * height
+    # Bands between empty horizontal strips; neighbours sharing a gutter are one block.
+    left, right = float(x0[idx].min()), float(x1[idx].max())
+    blocks: list[list[int]] = []
+    shared: list[tuple[float, float]] = []
+    for band in _cut(idx, y0, y1, 0.0):
+        free = _gaps(x0[band], x1[band], left, right)
+        common = [(max(a, c), min(b, d)) for a, b in shared for c, d in free]
+        common = [(a, b) for a, b in common if b - a >= gutter]
+        if blocks and common:
+            blocks[-1].extend(band.tolist())
+            shared = common
+        else:  # a new block; only a gutter between its own lines can join it to the next band
+            blocks.append(band.tolist())
+            shared = [(a, b) for a, b in free if b - a >= gutter and left < a and b < right]
+    if len(blocks) > 1:
+        return [i for b in blocks for i in _xy_order(np.array(b), boxes, height)]
+    columns = _cut(idx, x0, x1, gutter)
+    if len(columns) > 1 and _text_columns(columns, boxes, height):
+        return [i for g in columns for i in _xy_order(g, boxes, height)]
+    return [s.index for s in row_order([_Span(boxes[i], i) for i in idx])]
+
+
+@dataclass(eq=False)
+class _Span:
+    """A bounding box as ``row_order`` reads a line (``box`` corners), with its index."""
+
+    xyxy: np.ndarray
+    index: int
+
+    @property
+    def box(self) -> np.ndarray:
+        x0, y0, x1, y1 = self.xyxy
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
 
 
 def _hull(q: np.ndarray) -> np.ndarray:

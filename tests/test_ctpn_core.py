@@ -380,3 +380,35 @@ def test_training_steps_learn_to_fire_on_a_dark_bar():
     # Batch statistics: the moving averages are still settling after 80 steps.
     prob = 1 / (1 + np.exp(-np.asarray(model(x, training=True)[0]).reshape(len(x), -1)))
     assert np.mean(prob[pos] > 0.5) > 0.9 and np.mean(prob[far] < 0.5) > 0.9, (prob[pos].mean(), prob[far].mean())
+
+
+def _page_lines(rects):
+    return [TextLine(_rect(*r), 0.9, 2) for r in rects]
+
+
+def test_reading_order_reads_columns_one_after_the_other():
+    """A heading over two columns of text, the left column longer, then a full-width paragraph:
+    heading, the whole left column, the whole right column, the paragraph."""
+    heading = [(200, 10, 600, 50)]
+    left = [(20, 80 + 30 * i, 380, 100 + 30 * i) for i in range(6)] + [(20, 260, 200, 280)]
+    right = [(420, 80 + 30 * i, 780, 100 + 30 * i) for i in range(4)] + [(420, 200, 560, 220)]
+    below = [(20, 320, 780, 340), (20, 350, 500, 370)]
+    truth = _page_lines(heading + left + right + below)
+    shuffled = [truth[i] for i in np.random.default_rng(0).permutation(len(truth))]
+    assert [id(t) for t in reading_order(shuffled)] == [id(t) for t in truth]
+
+
+def test_reading_order_keeps_tables_and_receipts_by_rows():
+    """Cells of a table (short, ragged) and a receipt's item and price share rows: read across."""
+    table = []
+    for r in range(5):
+        y = 20 + 40 * r
+        table += [(20, y, 20 + 40 + 25 * (r % 3), y + 20), (300, y, 300 + 30 + 20 * ((r + 1) % 3), y + 20)]
+    receipt = []
+    for r in range(6):
+        y = 20 + 30 * r
+        receipt += [(20, y, 240 + 10 * r, y + 20), (400, y, 470, y + 20)]
+    for rects in (table, receipt):
+        truth = _page_lines(rects)
+        shuffled = [truth[i] for i in np.random.default_rng(1).permutation(len(truth))]
+        assert [id(t) for t in reading_order(shuffled)] == [id(t) for t in truth]

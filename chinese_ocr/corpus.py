@@ -5,6 +5,15 @@ Frequency alone would show the common few hundred characters thousands of times 
 level 2 of GB 2312 never; so words are drawn by ``freq ** SMOOTHING``, and a share of lines
 (``UNIFORM_SHARE``) are random characters drawn evenly from the charset. ``MIXED_SHARE`` of
 lines carry digits, prices, dates, codes or Latin words between the Chinese ones.
+
+``TextSampler(latin=True)`` (the recogniser's training lines) draws Latin text as printed
+Chinese pages carry it, far more often: English words by their frequency (``wordfreq``) in lower,
+title or upper case, web addresses, e-mail addresses, file paths, version numbers, ISO dates and
+times, hyphenated model names, formulas and brackets; ``LATIN_MIXED_SHARE`` of lines mix them in
+and ``ENGLISH_SHARE`` are English phrases. Before it, lower-case Latin was about 2 % of the
+training tokens and ``/ : @ _`` next to none, and the model read ``https://github.com`` as
+``hHtpsJJoihub``. The held-out and evaluation lines keep the plain sampler, so their figures
+stay comparable from one model to the next.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ SMOOTHING = 0.5
 UNIFORM_SHARE = 0.15
 MIXED_SHARE = 0.2
 PUNCT_SHARE = 0.25  # of lines with a punctuation mark between words
+LATIN_MIXED_SHARE = 0.3  # latin=True: lines with Latin tokens between the Chinese words
+LATIN_TOKEN_P = 0.4  # latin=True: chance that a token of a mixed line is Latin
+ENGLISH_SHARE = 0.06  # latin=True: lines of English words (now and then a Chinese word after them)
+ENGLISH_WORDS = 20000  # wordfreq's most frequent English words drawn from
 _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", "Python", "email", "http", "www",
                 "com", "cn", "KTV", "VIP", "ID", "No", "Tel", "QQ", "PM", "AM", "km", "kg", "cm", "mm", "mL",
                 "Hello", "World", "China", "Beijing", "Shanghai", "OK", "LED", "PDF", "DNA", "AI", "ATM", "NBA")
@@ -71,13 +84,91 @@ def _token(rng: np.random.Generator) -> str:
     return word.capitalize() if rng.random() < 0.3 else word
 
 
-class TextSampler:
-    """Draws text lines of a given length range in characters (Latin tokens count per character)."""
+@cache
+def english_words(n: int = ENGLISH_WORDS) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(words, cumulative probabilities)``: wordfreq's ``n`` most frequent English words of
+    ASCII letters, drawn by ``freq ** SMOOTHING`` like the Chinese ones."""
+    import wordfreq
 
-    def __init__(self, charset: str = "GB2312"):
+    words = tuple(w for w in wordfreq.top_n_list("en", n) if w.isascii() and w.isalpha())
+    p = np.array([wordfreq.word_frequency(w, "en") for w in words]) ** SMOOTHING
+    return words, np.cumsum(p / p.sum())
+
+
+_TLDS = ("com", "cn", "org", "net", "io", "com.cn", "edu.cn", "gov.cn")
+_MAIL_HOSTS = ("qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com", "foxmail.com")
+_EXTENSIONS = ("exe", "txt", "pdf", "py", "json", "jpg", "png", "zip", "html", "docx", "xlsx", "md")
+
+
+def _case(rng: np.random.Generator, word: str) -> str:
+    r = rng.random()
+    return word.upper() if r < 0.15 else word.capitalize() if r < 0.45 else word
+
+
+class _Latin:
+    """Latin tokens as printed Chinese text carries them (``TextSampler(latin=True)``)."""
+
+    def __init__(self):
+        self.words, self.cum = english_words()
+
+    def word(self, rng: np.random.Generator) -> str:
+        return self.words[min(int(np.searchsorted(self.cum, rng.random())), len(self.words) - 1)]
+
+    def phrase(self, rng: np.random.Generator, n: int) -> str:
+        return " ".join(_case(rng, self.word(rng)) for _ in range(n))
+
+    def token(self, rng: np.random.Generator) -> str:
+        w = self.word
+        kind = int(rng.choice(11, p=[0.3, 0.1, 0.08, 0.07, 0.07, 0.08, 0.08, 0.06, 0.06, 0.05, 0.05]))
+        if kind == 0:  # English words
+            return self.phrase(rng, int(rng.integers(1, 4)))
+        if kind == 1:  # a web address
+            host = f"{str(rng.choice(['https://', 'http://', 'www.', '']))}{w(rng)}.{rng.choice(_TLDS)}"
+            path = "".join("/" + w(rng) + (str(rng.choice(["-", "_", ""])) + w(rng) if rng.random() < 0.3 else "")
+                           for _ in range(int(rng.integers(0, 3))))
+            return host + path
+        if kind == 2:  # an e-mail address
+            user = w(rng) + (str(rng.integers(1, 9999)) if rng.random() < 0.5 else "")
+            return f"{user}@{rng.choice(_MAIL_HOSTS)}"
+        if kind == 3:  # a file path
+            parts = [w(rng) for _ in range(int(rng.integers(1, 4)))]
+            return "/".join(parts) + f".{rng.choice(_EXTENSIONS)}"
+        if kind == 4:  # a version
+            v = ".".join(str(rng.integers(0, 20)) for _ in range(int(rng.integers(2, 4))))
+            return str(rng.choice(["v", "V", ""])) + v + (f"-{rng.choice(['beta', 'dev', 'rc1'])}" if rng.random() < 0.2
+                                                           else "")
+        if kind == 5:  # an ISO date, a time, or both
+            d = f"{rng.integers(1990, 2031)}{rng.choice(['-', '/', '.'])}{rng.integers(1, 13):02d}"
+            d += f"{d[4]}{rng.integers(1, 29):02d}"
+            t = f"{rng.integers(0, 24):02d}:{rng.integers(0, 60):02d}" + (f":{rng.integers(0, 60):02d}"
+                                                                           if rng.random() < 0.5 else "")
+            return str(rng.choice([d, t, f"{d} {t}"]))
+        if kind == 6:  # a model name or term with a number
+            return f"{_case(rng, w(rng))}{rng.choice(['-', ''])}{rng.integers(1, 1000)}"
+        if kind == 7:  # a short formula
+            v = list(string.ascii_uppercase if rng.random() < 0.5 else string.ascii_lowercase)
+            ops = "+-*/="
+            return "".join(str(rng.choice(v)) + (str(rng.choice(list(ops))) if i < 3 else "")
+                           for i in range(int(rng.integers(2, 5)))).rstrip(ops)
+        if kind == 8:  # a word in brackets or quotes
+            a, b = (("(", ")"), ("[", "]"), ("<", ">"), ('"', '"'), ("'", "'"))[int(rng.integers(5))]
+            return a + _case(rng, w(rng)) + b
+        if kind == 9:  # a number with a unit
+            return f"{rng.integers(1, 1000)}{rng.choice(['', ' '])}{rng.choice(['ms', 'kg', 'km', 'MB', 'GB', 'px', 'mm', 'Hz', 'W', 'V'])}"
+        return _token(rng)
+
+
+class TextSampler:
+    """Draws text lines of a given length range in characters (Latin tokens count per character).
+
+    ``latin=True``: far more Latin text, and of the kinds printed Chinese pages carry (module
+    docstring); the recogniser trains on these."""
+
+    def __init__(self, charset: str = "GB2312", latin: bool = False):
         self.words, self.p = dictionary_words(charset)
         self.han = _han(charset)
         self.cum = np.cumsum(self.p)
+        self.latin = _Latin() if latin else None
 
     def word(self, rng: np.random.Generator) -> str:
         return self.words[min(int(np.searchsorted(self.cum, rng.random())), len(self.words) - 1)]
@@ -87,13 +178,20 @@ class TextSampler:
         r = rng.random()
         if r < UNIFORM_SHARE:
             return "".join(rng.choice(list(self.han), n))
-        mixed = r < UNIFORM_SHARE + MIXED_SHARE
+        latin = self.latin
+        if latin is not None and r < UNIFORM_SHARE + ENGLISH_SHARE:
+            text = latin.phrase(rng, max(1, n // 4))
+            if len(text) < n and rng.random() < 0.3:
+                text += str(rng.choice(["", " "])) + self.word(rng)
+            return " ".join(text[:n].split()) or self.word(rng)
+        mixed = r < UNIFORM_SHARE + (MIXED_SHARE if latin is None else ENGLISH_SHARE + LATIN_MIXED_SHARE)
+        p_token = 0.3 if latin is None else LATIN_TOKEN_P
         punct = rng.random() < PUNCT_SHARE
         parts: list[str] = []
         length = 0
         while length < n:
-            if mixed and rng.random() < 0.3:
-                tok = _token(rng)
+            if mixed and rng.random() < p_token:
+                tok = _token(rng) if latin is None else latin.token(rng)
                 if parts and rng.random() < 0.5:
                     tok = " " + tok + " "
             else:

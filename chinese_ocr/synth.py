@@ -244,7 +244,7 @@ class Renderer:
         self.faces = faces(split)
         self.families = sorted({f.family for f in self.faces})
         self.by_family = {fam: [f for f in self.faces if f.family == fam] for fam in self.families}
-        self.sampler = TextSampler(charset)
+        self.sampler = TextSampler(charset, latin=split == "train")  # held-out sets keep the plain text
         self.flipped = 0  # samples whose polarity normalize_line guessed wrong (fixed, see _polarity)
         self._bands: dict[tuple[str, int], tuple[int, int]] = {}
         self._paths = {f.name: font_file(f) for f in self.faces}

@@ -1,0 +1,46 @@
+"""The text of the synthetic Chinese lines: the recogniser's training sampler draws the Latin
+text printed Chinese pages carry (words, web and e-mail addresses, paths, dates, versions), in
+the charset and already normalised; the held-out sets keep the plain text."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from chinese_ocr.charset import charset_chars, normalize_text
+from chinese_ocr.corpus import TextSampler
+from ocr_common.ctc import Charset
+
+
+def _lines(sampler: TextSampler, n: int = 800) -> list[str]:
+    rng = np.random.default_rng(5)
+    return [sampler.line(rng, 2, 24) for _ in range(n)]
+
+
+def _share(texts: list[str], keep) -> float:
+    chars = "".join(texts)
+    return sum(map(keep, chars)) / len(chars)
+
+
+def test_latin_sampler_draws_the_latin_of_printed_pages():
+    plain = _lines(TextSampler("GB2312-1"))
+    latin = _lines(TextSampler("GB2312-1", latin=True))
+    lower = lambda c: c.isascii() and c.islower()  # noqa: E731
+    assert _share(latin, lower) >= max(0.08, 5 * _share(plain, lower))
+    assert any(re.search(r"[a-z]+@[a-z0-9]+\.com", t) for t in latin)
+    assert any(re.search(r"(https?://|www\.)[a-z]", t) for t in latin)
+    assert any(re.search(r"\d{4}([-/.])\d\d\1\d\d", t) for t in latin)
+    assert any(re.fullmatch(r"[A-Za-z]+( [A-Za-z]+)+", t) for t in latin)  # whole English lines
+    assert _share(latin, lambda c: "\u4e00" <= c <= "\u9fff") > 0.6  # still Chinese text first
+    cs = Charset(charset_chars("GB2312-1"))
+    bad = [t for t in latin if not (t and cs.covers(t) and normalize_text(t) == t)]
+    assert not bad, bad[:5]
+
+
+def test_same_seed_same_lines_and_held_out_sets_stay_plain():
+    from chinese_ocr import synth
+
+    assert _lines(TextSampler("GB2312-1", latin=True), 50) == _lines(TextSampler("GB2312-1", latin=True), 50)
+    assert synth.Renderer("heldout").sampler.latin is None and synth.Renderer("eval").sampler.latin is None
+    assert synth.Renderer("train").sampler.latin is not None

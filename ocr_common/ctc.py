@@ -113,7 +113,12 @@ def best_path_ids(probs: np.ndarray) -> list[int]:
     Repeats are merged before blanks are dropped, so "l l - l" gives "ll" (the blank separates
     the two letters of "hello") while "l l l" gives one "l".
     """
-    ids = np.argmax(_check_probs(probs), axis=-1)
+    return collapse(np.argmax(_check_probs(probs), axis=-1))
+
+
+def collapse(ids: np.ndarray) -> list[int]:
+    """CTC's reading of a frame path (one class per frame): merge repeats, then drop blanks."""
+    ids = np.asarray(ids)
     if ids.size == 0:
         return []
     keep = np.ones(ids.shape, bool)
@@ -219,6 +224,95 @@ def beam_search_text(probs: np.ndarray, charset: Charset, beam_width: int = 10, 
     return beams[0][0] if beams else ""
 
 
+@dataclass(frozen=True)
+class PatternReading:
+    """What :func:`pattern_best_path` read: the text, the log probability of its frame path and
+    that path's :func:`path_confidence`."""
+
+    text: str
+    log_prob: float
+    confidence: float
+
+
+def pattern_best_path(probs: np.ndarray, charset: Charset, pattern: Sequence[str]) -> PatternReading | None:
+    """The most probable frame path that spells a text of ``pattern``: one character of
+    ``pattern[k]`` at position ``k``, exactly ``len(pattern)`` characters (a fixed-format code
+    such as a licence plate). Returns a :class:`PatternReading`, or None when no such text fits
+    in the frames (or a slot has no character the charset can write).
+
+    A Viterbi pass over CTC's states: ``k`` characters written, the last frame a blank or the
+    ``k``-th character. A character may repeat over frames (merged), and the same character
+    twice in a row needs a blank between, exactly as :func:`best_path_ids` reads a path, so the
+    result is what best path would read had the network's frames kept to the pattern.
+    """
+    probs = _check_probs(probs, charset)
+    slots = [np.array(sorted({charset.index(c) for c in set(chars) if charset.covers(c)}), np.int64) for chars in pattern]
+    if not slots or any(s.size == 0 for s in slots):
+        return None
+    logp = log_probs(probs)
+    n_frames, n = logp.shape[0], len(slots)
+    blank = np.full(n + 1, LOG_ZERO)  # best score, k written, last frame blank (k = 0: nothing yet)
+    blank[0] = 0.0
+    char = [np.full(s.size, LOG_ZERO) for s in slots]  # char[k - 1][j]: k written, last frame slots[k - 1][j]
+    # Back-pointers per frame: for a blank state, -1 = came from the blank, j = from char j;
+    # for a character state, -2 = repeated itself, -1 = after blank k - 1, j = after char j of k - 1.
+    back_blank, back_char = [], []
+    for t in range(n_frames):
+        lp = logp[t]
+        new_blank = np.full(n + 1, LOG_ZERO)
+        bb = np.full(n + 1, -1)
+        new_blank[0] = blank[0] + lp[BLANK]
+        new_char, bc = [], []
+        for k in range(1, n + 1):
+            prev = char[k - 1]
+            j_best = int(np.argmax(prev))
+            if prev[j_best] > blank[k]:
+                new_blank[k], bb[k] = prev[j_best] + lp[BLANK], j_best
+            else:
+                new_blank[k] = blank[k] + lp[BLANK]
+            ids = slots[k - 1]
+            # arriving from position k - 1: after its blank, or after a different character
+            src = np.full(ids.size, blank[k - 1])
+            from_ = np.full(ids.size, -1)
+            if k >= 2:
+                before, before_ids = char[k - 2], slots[k - 2]
+                order = np.argsort(-before, kind="stable")[:2]
+                first = order[0]
+                cand = np.full(ids.size, before[first])
+                cand_j = np.full(ids.size, first)
+                same = ids == before_ids[first]
+                if same.any():  # the best predecessor is this very character: take the runner-up
+                    cand[same] = before[order[1]] if order.size > 1 else LOG_ZERO
+                    cand_j[same] = order[1] if order.size > 1 else -1
+                better = cand > src
+                src[better], from_[better] = cand[better], cand_j[better]
+            stay = prev > src
+            src[stay], from_[stay] = prev[stay], -2
+            new_char.append(np.maximum(src, LOG_ZERO) + lp[ids])
+            bc.append(from_)
+        blank, char = new_blank, new_char
+        back_blank.append(bb)
+        back_char.append(bc)
+    j_end = int(np.argmax(char[n - 1]))
+    end_char = char[n - 1][j_end]
+    score = max(blank[n], end_char)
+    if score <= LOG_ZERO / 2:
+        return None
+    # Walk back from the end: state (k, j), j = -1 for a blank; ``path`` is each frame's class.
+    k, j = (n, -1) if blank[n] >= end_char else (n, j_end)
+    path = np.zeros(n_frames, np.int64)
+    for t in range(n_frames - 1, -1, -1):
+        if j == -1:  # a blank frame: before it, the same k (as a blank or as character j)
+            path[t] = BLANK
+            j = int(back_blank[t][k])
+            continue
+        path[t] = slots[k - 1][j]
+        ptr = int(back_char[t][k - 1][j])
+        if ptr != -2:  # the character's first frame: before it, position k - 1
+            k, j = k - 1, ptr
+    return PatternReading(charset.decode(collapse(path)), float(score), path_confidence(probs, path))
+
+
 def log_probs(probs: np.ndarray) -> np.ndarray:
     """float64 log of softmax outputs; exact zeros become a very negative number, not -inf."""
     return np.log(np.maximum(np.asarray(probs, np.float64), _TINY))
@@ -237,8 +331,14 @@ def best_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def sequence_confidence(probs: np.ndarray) -> float:
-    """Confidence in [0, 1] of the best-path reading: geometric mean of the per-frame maximum
-    probability over the frames whose best class is a character.
+    """Confidence in [0, 1] of the best-path reading: :func:`path_confidence` of the argmax path."""
+    probs = _check_probs(probs)
+    return path_confidence(probs, np.argmax(probs, axis=-1))
+
+
+def path_confidence(probs: np.ndarray, path: np.ndarray) -> float:
+    """Confidence in [0, 1] of a frame path (one class per frame): geometric mean of its
+    probabilities over the frames where it writes a character.
 
     The plain product over all frames shrinks with the number of frames, so a long, clean word
     would score below a short, doubtful one; and blank frames, nearly always certain, would
@@ -249,9 +349,10 @@ def sequence_confidence(probs: np.ndarray) -> float:
     probs = _check_probs(probs)
     if probs.shape[0] == 0:
         return 0.0
-    best = np.max(probs, axis=-1)
-    chars = np.argmax(probs, axis=-1) != BLANK
-    sel = best[chars] if chars.any() else best
+    path = np.asarray(path)
+    taken = probs[np.arange(probs.shape[0]), path]
+    chars = path != BLANK
+    sel = taken[chars] if chars.any() else taken
     conf = float(np.exp(np.mean(np.log(np.maximum(sel, _TINY)))))
     return min(max(conf, 0.0), 1.0)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chinese_ocr.recognize import DECODERS, LineRecognizer, decode
+from chinese_ocr.recognize import DECODERS, LineRecognizer, choose
 from ocr_common.ctc import text_metrics
 
 SHIPPED_NAME = "chinese"
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--zh-dev", default=None, help="labelled real lines (labels.tsv: file, text)")
     d.add_argument("--folder", action="append", default=[], metavar="NAME=DIR", help="more labelled folders")
     d.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="[all]")
+    d.add_argument("--no-variants", action="store_true",
+                   help="read each line once, not three ways (chinese_ocr.preprocess.reading_variants)")
     d.add_argument("--out-dir", default="runs/zh-eval", help="metrics.json and sheets [runs/zh-eval]")
     d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="ship --model into this folder")
     return ap
@@ -68,7 +70,7 @@ def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[s
     import keras
 
     t0 = time.perf_counter()
-    probs = [p for i in range(0, len(images), 64) for p in rec.probabilities(images[i : i + 64])]
+    probs = [g for i in range(0, len(images), 32) for g in rec.variant_probabilities(images[i : i + 32])]
     model_ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
     bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
     out: dict[str, dict] = {}
@@ -76,7 +78,7 @@ def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[s
         t0 = time.perf_counter()
         preds = []
         for p in probs:
-            preds.append(" ".join(decode(p, rec.charset, name).split()))
+            preds.append(choose(p, rec.charset, name).text)
             bar.add(1)
         ms = model_ms + 1000 * (time.perf_counter() - t0) / max(len(images), 1)
         m = text_metrics(preds, truths)
@@ -129,7 +131,7 @@ def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     model_path = inference_file(args.model)
-    rec = LineRecognizer(model_path)
+    rec = LineRecognizer(model_path, variants=not args.no_variants)
     out_dir = Path(args.out_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, (images, truths) in _sets(args, rec.charset).items():

@@ -121,12 +121,13 @@ class ChinesePredictor:
     ``model_path`` is the recogniser (None: boxes only); ``detector`` and ``orientation`` are paths,
     or None to look them up in the manifest beside ``model_path`` (pass ``False`` for none). With no
     orientation classifier found, the recogniser decides which way up lines are; ``False`` reads
-    every line as it comes."""
+    every line as it comes. ``variants=False`` reads each line once instead of three ways
+    (:mod:`chinese_ocr.recognize`)."""
 
     def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
-                 onnx_cache_dir: str | Path | None = None, decoder: str = "best-path"):
+                 onnx_cache_dir: str | Path | None = None, decoder: str = "best-path", variants: bool = True):
         from chinese_ocr.orientation import OrientationClassifier
         from chinese_ocr.recognize import LineRecognizer
         from ctpn.predict import CTPNDetector
@@ -137,8 +138,8 @@ class ChinesePredictor:
         if orientation is None:
             orientation = companion(models_dir, SHIPPED_NAMES["orientation"])
         opts = {"backend": backend, "onnx_cache_dir": onnx_cache_dir}
-        self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms, **opts) \
-            if model_path else None
+        self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms,
+                                         variants=variants, **opts) if model_path else None
         self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
             if detector else None
         if orientation:
@@ -238,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", default=None, help="CTPN weights (default: from the manifest)")
     ap.add_argument("--no-detect", action="store_true", help="read each image as one text line")
     ap.add_argument("--decoder", default="best-path", choices=("best-path", "beam"))
+    ap.add_argument("--no-variants", action="store_true", help="read each line once, not three ways")
     args = ap.parse_args(argv)
     predictor = ChinesePredictor(args.model if Path(args.model).is_file() else None, detector=args.detector,
-                                 decoder=args.decoder)
+                                 decoder=args.decoder, variants=not args.no_variants)
 
     def show(path: str, img) -> None:
         res = predictor.predict([img], detect=not args.no_detect)[0]

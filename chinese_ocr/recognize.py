@@ -4,6 +4,11 @@ Every line is normalised exactly as in training (:func:`chinese_ocr.preprocess.n
 32 px high, its own width rounded up to the network stride) and the lines of a request run in
 one batch, grouped by width bucket. Decoding is best path (the default: Chinese has no
 dictionary here to steer a beam) or prefix beam search.
+
+Each line is read three ways (:func:`chinese_ocr.preprocess.reading_variants`: as given, a little
+tighter, a little wider; one batch) and the most confident reading is kept; a reading with the
+form of a licence plate is decoded again within the plate format (:mod:`chinese_ocr.plates`).
+``LineRecognizer(variants=False)`` reads each line once.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
-from chinese_ocr.preprocess import MAX_WIDTH, normalize_line
+from chinese_ocr.plates import is_plate, read_plate
+from chinese_ocr.preprocess import MAX_WIDTH, normalize_line, reading_variants
 from ocr_common.config import load_config
 from ocr_common.ctc import Charset, beam_search_text, best_path, sequence_confidence
 
@@ -42,18 +48,37 @@ def decode(probs: np.ndarray, charset: Charset, decoder: str = "best-path", beam
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
 
 
+def choose(probs: Sequence[np.ndarray], charset: Charset, decoder: str = "best-path") -> LineText:
+    """One line's reading from the probabilities of its variants (the line as given first): the
+    most confident (:func:`~ocr_common.ctc.sequence_confidence`; the first on a tie). When that
+    reading has the form of a licence plate, every variant is decoded within the plate format
+    and the most confident plate is kept."""
+    readings = []
+    for p in probs:
+        text = " ".join(decode(p, charset, decoder).split())
+        readings.append(LineText(text, round(float(sequence_confidence(p)), 6) if text else 0.0))
+    best = max(readings, key=lambda r: r.confidence)
+    if is_plate(best.text):
+        plates = [r for r in (read_plate(p, charset) for p in probs) if r is not None]
+        if plates:
+            plate = max(plates, key=lambda r: r.confidence)
+            return LineText(plate.text, round(plate.confidence, 6))
+    return best
+
+
 class LineRecognizer:
     """A recogniser model on :class:`~ocr_common.runtime.ModelRuntime` (ONNX Runtime or
     TensorFlow, optional micro-batching); thread-safe."""
 
     def __init__(self, model_path: str | Path, config: ChineseConfig | None = None, *, backend: str | None = None,
                  batching: bool = False, max_wait_ms: float = 0.0, batch_size: int = 32,
-                 onnx_cache_dir: str | Path | None = None):
+                 onnx_cache_dir: str | Path | None = None, variants: bool = True):
         from ocr_common.runtime import ModelRuntime
 
         self.model_path = Path(model_path)
         self.config = config or load_config(ChineseConfig, config_path_for(model_path))
         self.charset = Charset(self.config.chars)
+        self.variants = variants
         self.runtime = ModelRuntime(self.model_path, backend=backend, batch_buckets=(1, 8), max_batch=batch_size,
                                     stride=self.config.stride, buckets={2: WIDTH_BUCKETS},
                                     batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
@@ -76,9 +101,16 @@ class LineRecognizer:
             return []
         return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images))]
 
-    def read(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> list[LineText]:
-        out = []
-        for p in self.probabilities(images):
-            text = " ".join(decode(p, self.charset, decoder).split())
-            out.append(LineText(text, round(float(sequence_confidence(p)), 6) if text else 0.0))
+    def variant_probabilities(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """Per line: the probabilities of each of its reading variants (one when ``variants`` is
+        off), all lines and variants in one batch."""
+        groups = [reading_variants(im) if self.variants else [im] for im in images]
+        flat = self.probabilities([v for g in groups for v in g])
+        out, k = [], 0
+        for g in groups:
+            out.append(flat[k : k + len(g)])
+            k += len(g)
         return out
+
+    def read(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> list[LineText]:
+        return [choose(g, self.charset, decoder) for g in self.variant_probabilities(images)]

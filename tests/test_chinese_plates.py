@@ -81,3 +81,25 @@ def test_reading_variants():
     assert reading_variants(np.zeros((48, 300), np.uint8))[1].shape == (44, 292)
     tiny = np.zeros((5, 6), np.uint8)
     assert reading_variants(tiny)[1] is tiny  # too small to crop
+
+
+def test_only_unsure_lines_are_read_again():
+    from chinese_ocr import recognize
+
+    calls = []
+
+    def probabilities(images):
+        calls.append(len(images))
+        # A bright image reads confidently; a dark one does not, unless it was cropped tighter
+        # (a variant's shape differs from the 24 x 94 originals).
+        return [spell([{"天": 0.99 if im.mean() > 100 or im.shape != (24, 94) else 0.5}]) for im in images]
+
+    rec = object.__new__(recognize.LineRecognizer)
+    rec.variants, rec.charset, rec.probabilities = True, CS, probabilities
+    sure, unsure = np.full((24, 94), 200, np.uint8), np.zeros((24, 94), np.uint8)
+    groups = rec.variant_probabilities([sure, unsure, sure])
+    assert [len(g) for g in groups] == [1, 3, 1] and calls == [3, 2]  # one more batch, for one line
+    got = rec.read([unsure])
+    assert got[0].text == "天" and got[0].confidence == pytest.approx(0.99)
+    rec.variants, calls[:] = False, []
+    assert [len(g) for g in rec.variant_probabilities([sure, unsure])] == [1, 1] and calls == [2]

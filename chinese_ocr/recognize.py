@@ -5,7 +5,8 @@ Every line is normalised exactly as in training (:func:`chinese_ocr.preprocess.n
 one batch, grouped by width bucket. Decoding is best path (the default: Chinese has no
 dictionary here to steer a beam) or prefix beam search.
 
-A line read with a confidence under :data:`REREAD_BELOW` is read twice more
+A line read with a confidence under :data:`REREAD_BELOW`, or read as a licence plate (where every
+character counts), is read twice more
 (:func:`chinese_ocr.preprocess.reading_variants`: a little tighter, a little wider; all such lines
 in one batch) and the most confident of its three readings is kept; a reading with the form of a
 licence plate is decoded again within the plate format (:mod:`chinese_ocr.plates`).
@@ -108,12 +109,13 @@ class LineRecognizer:
 
     def variant_probabilities(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         """Per line: the probabilities of the line as given, then of its other reading variants
-        when its best-path confidence is under :data:`REREAD_BELOW` (and ``variants`` is on);
-        two batches at most."""
+        when its best-path confidence is under :data:`REREAD_BELOW` or its best-path reading is a
+        plate (and ``variants`` is on); two batches at most."""
         out = [[p] for p in self.probabilities(images)]
         if not self.variants:
             return out
-        again = [i for i, (p,) in enumerate(out) if sequence_confidence(p) < REREAD_BELOW]
+        again = [i for i, (p,) in enumerate(out)
+                 if sequence_confidence(p) < REREAD_BELOW or is_plate(best_path(p, self.charset))]
         extra = [reading_variants(images[i])[1:] for i in again]
         flat = iter(self.probabilities([v for vs in extra for v in vs]))
         for i, vs in zip(again, extra):

@@ -103,3 +103,12 @@ def test_only_unsure_lines_are_read_again():
     assert got[0].text == "天" and got[0].confidence == pytest.approx(0.99)
     rec.variants, calls[:] = False, []
     assert [len(g) for g in rec.variant_probabilities([sure, unsure])] == [1, 1] and calls == [2]
+
+
+def test_a_plate_is_read_again_however_sure():
+    from chinese_ocr import recognize
+
+    rec = object.__new__(recognize.LineRecognizer)
+    rec.variants, rec.charset = True, CS
+    rec.probabilities = lambda images: [spell(plate_frames("皖A12345")) for _ in images]
+    assert [len(g) for g in rec.variant_probabilities([np.zeros((24, 94), np.uint8)])] == [3]

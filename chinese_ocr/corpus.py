@@ -97,6 +97,7 @@ def english_words(n: int = ENGLISH_WORDS) -> tuple[tuple[str, ...], np.ndarray]:
 
 _TLDS = ("com", "cn", "org", "net", "io", "com.cn", "edu.cn", "gov.cn")
 _MAIL_HOSTS = ("qq.com", "163.com", "126.com", "gmail.com", "outlook.com", "sina.com", "foxmail.com")
+_UNITS = ("ms", "kg", "km", "MB", "GB", "px", "mm", "Hz", "W", "V")
 _EXTENSIONS = ("exe", "txt", "pdf", "py", "json", "jpg", "png", "zip", "html", "docx", "xlsx", "md")
 
 
@@ -154,7 +155,7 @@ class _Latin:
             a, b = (("(", ")"), ("[", "]"), ("<", ">"), ('"', '"'), ("'", "'"))[int(rng.integers(5))]
             return a + _case(rng, w(rng)) + b
         if kind == 9:  # a number with a unit
-            return f"{rng.integers(1, 1000)}{rng.choice(['', ' '])}{rng.choice(['ms', 'kg', 'km', 'MB', 'GB', 'px', 'mm', 'Hz', 'W', 'V'])}"
+            return f"{rng.integers(1, 1000)}{rng.choice(['', ' '])}{rng.choice(_UNITS)}"
         return _token(rng)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.orientation import RecognizerOrientation, turn_image
+from chinese_ocr.recognize import LineText
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,12 @@ class ChinesePredictor:
             if part is not None:
                 part.close()
 
-    def _read(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def _read(self, crops: list[np.ndarray], variants: bool | None = None) -> list[LineText]:
         if self.recognizer is None:
-            return [("", 0.0)] * len(crops)
-        return [(r.text, r.confidence) for r in self.recognizer.read(crops, self.decoder)]
+            return [LineText("", 0.0)] * len(crops)
+        return self.recognizer.read(crops, self.decoder, variants)
 
-    def _is_turned(self, crops: list[np.ndarray], upright: list[tuple[str, float]] | None = None) -> bool:
+    def _is_turned(self, crops: list[np.ndarray], upright: list[LineText] | None = None) -> bool:
         """Whether the crops, as a whole, are upside down: the length-weighted mean score of the
         longest :data:`PAGE_VOTE_LINES` of them above the orientation model's threshold. With the
         recogniser's check, ``upright`` (the crops' readings as they come, when already made)
@@ -183,8 +184,8 @@ class ChinesePredictor:
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
         if upright is not None and isinstance(self.orientation, RecognizerOrientation):
-            down = self._read([turn_image(crops[i]) for i in keep])
-            p = np.array([d[1] - upright[i][1] for d, i in zip(down, keep)], np.float64)
+            down = self._read([turn_image(crops[i]) for i in keep], variants=False)
+            p = np.array([d.once - upright[i].once for d, i in zip(down, keep)], np.float64)
         else:
             p = self.orientation.turned([crops[i] for i in keep])
         return float(np.sum(p * w[keep]) / max(np.sum(w[keep]), 1e-9)) > self.orientation.threshold
@@ -194,11 +195,12 @@ class ChinesePredictor:
         h, w = image.shape[:2]
         if isinstance(self.orientation, RecognizerOrientation):  # both readings are there: keep one
             (up,), (down,) = self.orientation.read_both([image], self.decoder)
-            turned = down.confidence - up.confidence > self.orientation.threshold
+            turned = down.once - up.once > self.orientation.threshold
             text, conf = (down.text, down.confidence) if turned else (up.text, up.confidence)
         else:
             turned = self._is_turned([image])
-            (text, conf), = self._read([turn_image(image) if turned else image])
+            (reading,) = self._read([turn_image(image) if turned else image])
+            text, conf = reading.text, reading.confidence
         box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)
 
@@ -218,7 +220,7 @@ class ChinesePredictor:
             crops = [crop_line(upright, q) for q in found]
             quads = turn_quads(found, image.shape)
             texts = None
-        readings = [LineReading(t, q, c) for (t, c), q in zip(texts or self._read(crops), quads)]
+        readings = [LineReading(r.text, q, r.confidence) for r, q in zip(texts or self._read(crops), quads)]
         if self.recognizer is not None:
             readings = [r for r in readings if r.text]
         return ChineseResult("\n".join(r.text for r in readings), readings, turned)

@@ -38,8 +38,17 @@ WIDTH_BUCKETS: tuple[int, ...] = (64, 128, 192, 280, 384, 512, 768, 1024, MAX_WI
 
 @dataclass
 class LineText:
+    """A line's reading: its text, its confidence, and ``once``, the confidence of the line read
+    once as given (what the orientation check compares; the same as ``confidence`` when the line
+    was not read again as variants)."""
+
     text: str
     confidence: float
+    once: float | None = None
+
+    def __post_init__(self):
+        if self.once is None:
+            self.once = self.confidence
 
 
 def config_path_for(model_path: str | Path) -> Path:
@@ -63,13 +72,14 @@ def choose(probs: Sequence[np.ndarray], charset: Charset, decoder: str = "best-p
     for p in probs:
         text = " ".join(decode(p, charset, decoder).split())
         readings.append(LineText(text, round(float(sequence_confidence(p)), 6) if text else 0.0))
+    once = readings[0].confidence
     best = max(readings, key=lambda r: r.confidence)
     if is_plate(best.text):
         plates = [r for r in (read_plate(p, charset) for p in probs) if r is not None]
         if plates:
             plate = max(plates, key=lambda r: r.confidence)
-            return LineText(plate.text, round(plate.confidence, 6))
-    return best
+            return LineText(plate.text, round(plate.confidence, 6), once)
+    return LineText(best.text, best.confidence, once)
 
 
 class LineRecognizer:
@@ -107,12 +117,13 @@ class LineRecognizer:
             return []
         return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images))]
 
-    def variant_probabilities(self, images: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+    def variant_probabilities(self, images: Sequence[np.ndarray], variants: bool | None = None
+                              ) -> list[list[np.ndarray]]:
         """Per line: the probabilities of the line as given, then of its other reading variants
         when its best-path confidence is under :data:`REREAD_BELOW` or its best-path reading is a
-        plate (and ``variants`` is on); two batches at most."""
+        plate (and ``variants``, default the recogniser's, is on); two batches at most."""
         out = [[p] for p in self.probabilities(images)]
-        if not self.variants:
+        if not (self.variants if variants is None else variants):
             return out
         again = [i for i, (p,) in enumerate(out)
                  if sequence_confidence(p) < REREAD_BELOW or is_plate(best_path(p, self.charset))]
@@ -122,5 +133,7 @@ class LineRecognizer:
             out[i] += [next(flat) for _ in vs]
         return out
 
-    def read(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> list[LineText]:
-        return [choose(g, self.charset, decoder) for g in self.variant_probabilities(images)]
+    def read(self, images: Sequence[np.ndarray], decoder: str = "best-path", variants: bool | None = None
+             ) -> list[LineText]:
+        """The lines' readings; ``variants`` (default: the recogniser's setting) False reads each once."""
+        return [choose(g, self.charset, decoder) for g in self.variant_probabilities(images, variants)]

@@ -246,7 +246,8 @@ def pattern_best_path(probs: np.ndarray, charset: Charset, pattern: Sequence[str
     result is what best path would read had the network's frames kept to the pattern.
     """
     probs = _check_probs(probs, charset)
-    slots = [np.array(sorted({charset.index(c) for c in set(chars) if charset.covers(c)}), np.int64) for chars in pattern]
+    slots = [np.array(sorted({charset.index(c) for c in set(chars) if charset.covers(c)}), np.int64)
+             for chars in pattern]
     if not slots or any(s.size == 0 for s in slots):
         return None
     logp = log_probs(probs)

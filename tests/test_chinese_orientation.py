@@ -100,13 +100,18 @@ def test_measure_reads_every_line_both_ways():
 
 class _TopHeavyReader:
     """A stand-in recogniser: sure of a line whose upper half holds the ink (as this test's
-    upright lines do), doubtful of one whose lower half does."""
+    upright lines do: one frame, 字 at 0.9), doubtful of one whose lower half does (丁 at 0.5)."""
 
-    def read(self, images, decoder="best-path"):
-        from chinese_ocr.recognize import LineText
+    variants = False
 
-        return [LineText("字", 0.9 if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() else 0.4)
-                for im in images]
+    def __init__(self):
+        from ocr_common.ctc import Charset
+
+        self.charset = Charset("字丁")
+
+    def probabilities(self, images):
+        return [np.array([[0.1, 0.9, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
+                          else [0.1, 0.4, 0.5]]) for im in images]
 
 
 def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
@@ -114,7 +119,7 @@ def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
 
     clf = RecognizerOrientation(_TopHeavyReader(), threshold=0.05)
     up = 255 - _line(80)  # dark on light, ink in the upper half
-    np.testing.assert_allclose(clf.turned([up, up[::-1, ::-1]]), [-0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(clf.turned([up, up[::-1, ::-1]]), [-0.4, 0.4], atol=1e-6)
     assert clf.turned([]).shape == (0,)
     r = measure(clf, {"lines": [up, 255 - _line(50)]})["lines"]
     assert r["accuracy"] == 1.0 and r["upright_called_turned"] == 0.0

@@ -407,7 +407,6 @@ def test_without_a_classifier_the_recogniser_decides_which_way_up(models_dir, tm
     surely; ``orientation=False`` reads it as it comes."""
     from chinese_ocr.orientation import RecognizerOrientation
     from chinese_ocr.predict import ChinesePredictor
-    from chinese_ocr.recognize import LineText
 
     for name in ("chinese.keras", "chinese.json"):
         shutil.copy(models_dir / name, tmp_path / name)  # no manifest here: no detector, no classifier
@@ -416,18 +415,25 @@ def test_without_a_classifier_the_recogniser_decides_which_way_up(models_dir, tm
     try:
         assert isinstance(predictor.orientation, RecognizerOrientation) and plain.orientation is None
 
-        def read(images, decoder="best-path"):  # sure of ink in the upper half, as the line below has
-            top = [im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() for im in images]
-            return [LineText("上" if t else "下", 0.9 if t else 0.4) for t in top]
+        n = predictor.recognizer.charset.num_classes
+
+        def probabilities(images):  # one frame: sure of 一 when the ink is in the upper half, else 二 at 0.5
+            out = []
+            for im in images:
+                p = np.zeros((1, n))
+                top = im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
+                p[0, :3] = [0.1, 0.9, 0.0] if top else [0.1, 0.4, 0.5]
+                out.append(p)
+            return out
 
         for p in (predictor, plain):
-            monkeypatch.setattr(p.recognizer, "read", read)
+            monkeypatch.setattr(p.recognizer, "probabilities", probabilities)
         line = np.full((32, 120), 255, np.uint8)
         line[4:14, 10:110] = 0  # ink in the upper half
-        assert (predictor.read_line(line).turned, predictor.read_line(line).text) == (False, "上")
+        assert (predictor.read_line(line).turned, predictor.read_line(line).text) == (False, "一")
         upside_down = np.ascontiguousarray(line[::-1, ::-1])
-        assert (predictor.read_line(upside_down).turned, predictor.read_line(upside_down).text) == (True, "上")
-        assert (plain.read_line(upside_down).turned, plain.read_line(upside_down).text) == (False, "下")
+        assert (predictor.read_line(upside_down).turned, predictor.read_line(upside_down).text) == (True, "一")
+        assert (plain.read_line(upside_down).turned, plain.read_line(upside_down).text) == (False, "二")
     finally:
         predictor.close()
         plain.close()
@@ -451,7 +457,7 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
         monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
         read_sizes = []
 
-        def read(images, decoder="best-path"):  # sure of ink in the upper half of a line
+        def read(images, decoder="best-path", variants=None):  # sure of ink in the upper half of a line
             read_sizes.append(len(images))
             top = [im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() for im in images]
             return [LineText("上" if t else "下", 0.9 if t else 0.4) for t in top]

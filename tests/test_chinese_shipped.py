@@ -29,8 +29,8 @@ MAX_CER = 0.10
 
 # The page of _page() below: lines found (DetEval coverage, one to one) and CER of the page's
 # readings. When the detector shipped (epoch 4, 2026-12-04) it found all 14 lines and read them at
-# CER 0.018 (0.000 with the fine-tuned recogniser); a broken detector finds none (recall 0, CER 1), a broken line builder merges the
-# columns (recall 0) or splits lines (recall falls, CER rises).
+# CER 0.018 (0.000 with the fine-tuned recogniser); a broken detector finds none (recall 0, CER 1),
+# a broken line builder merges the columns (recall 0) or splits lines (recall falls, CER rises).
 PAGE_MIN_RECALL = 0.85
 PAGE_MAX_CER = 0.10
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chinese_ocr.recognize import DECODERS, LineRecognizer, choose
+from chinese_ocr.recognize import DECODERS, LineRecognizer
 from ocr_common.ctc import text_metrics
 
 SHIPPED_NAME = "chinese"
@@ -69,18 +69,15 @@ def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[s
     """Per decoder: text metrics (``char_accuracy`` = 1 - CER), readings and ms per line."""
     import keras
 
-    t0 = time.perf_counter()
-    probs = [g for i in range(0, len(images), 32) for g in rec.variant_probabilities(images[i : i + 32])]
-    model_ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
-    bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
     out: dict[str, dict] = {}
+    bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
     for name in decoders:
         t0 = time.perf_counter()
         preds = []
-        for p in probs:
-            preds.append(choose(p, rec.charset, name).text)
-            bar.add(1)
-        ms = model_ms + 1000 * (time.perf_counter() - t0) / max(len(images), 1)
+        for i in range(0, len(images), 32):
+            preds += [r.text for r in rec.read(images[i : i + 32], name)]
+            bar.add(len(images[i : i + 32]))
+        ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
         m = text_metrics(preds, truths)
         out[name] = {"char_accuracy": round(1.0 - m["cer"], 4), "line_accuracy": m["word_accuracy"], **m,
                      "ms_per_line": round(ms, 2), "preds": preds}

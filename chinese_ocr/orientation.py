@@ -135,22 +135,11 @@ class RecognizerOrientation:
         self.threshold = threshold
 
     def read_both(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> tuple[list, list]:
-        """``(upright readings, turned readings)`` of the lines, in one recogniser call. With the
-        recogniser's variants on, the upright reading is the most confident of the line's three
-        (:func:`chinese_ocr.preprocess.reading_variants`, all read in that call); the turned one is
-        read once. Compare the two by ``once``, the confidence of each read once as given."""
-        from chinese_ocr.preprocess import reading_variants
-        from chinese_ocr.recognize import choose
-
-        rec = self.recognizer
-        groups = [reading_variants(im) if rec.variants else [im] for im in images]
-        flat = [v for g in groups for v in g] + [turn_image(im) for im in images]
-        probs = rec.probabilities(flat) if images else []
-        up, k = [], 0
-        for g in groups:
-            up.append(choose(probs[k : k + len(g)], rec.charset, decoder))
-            k += len(g)
-        return up, [choose([p], rec.charset, decoder) for p in probs[k:]]
+        """``(upright readings, turned readings)`` of the lines, each read once as given, in one
+        recogniser call (the page pipeline reads an unsure winner again, ``LineRecognizer.refine``)."""
+        both = self.recognizer.read(list(images) + [turn_image(im) for im in images], decoder, variants=False) \
+            if images else []
+        return both[: len(images)], both[len(images):]
 
     def turned(self, images: Sequence[np.ndarray]) -> np.ndarray:
         up, down = self.read_both(images)

@@ -196,7 +196,10 @@ class ChinesePredictor:
         if isinstance(self.orientation, RecognizerOrientation):  # both readings are there: keep one
             (up,), (down,) = self.orientation.read_both([image], self.decoder)
             turned = down.once - up.once > self.orientation.threshold
-            text, conf = (down.text, down.confidence) if turned else (up.text, up.confidence)
+            first = down if turned else up
+            if self.recognizer.variants:
+                (first,) = self.recognizer.refine([turn_image(image) if turned else image], [first], self.decoder)
+            text, conf = first.text, first.confidence
         else:
             turned = self._is_turned([image])
             (reading,) = self._read([turn_image(image) if turned else image])

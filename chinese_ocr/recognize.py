@@ -6,10 +6,9 @@ one batch, grouped by width bucket. Decoding is best path (the default: Chinese 
 dictionary here to steer a beam) or prefix beam search.
 
 A line read with a confidence under :data:`REREAD_BELOW`, or read as a licence plate (where every
-character counts), is read twice more
+character counts, :func:`chinese_ocr.plates.is_plate`), is read twice more
 (:func:`chinese_ocr.preprocess.reading_variants`: a little tighter, a little wider; all such lines
-in one batch) and the most confident of its three readings is kept; a reading with the form of a
-licence plate is decoded again within the plate format (:mod:`chinese_ocr.plates`).
+in one batch) and the most confident of its three readings is kept (:meth:`LineRecognizer.refine`).
 ``LineRecognizer(variants=False)`` reads each line once.
 """
 
@@ -22,15 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
-from chinese_ocr.plates import is_plate, read_plate
+from chinese_ocr.plates import is_plate
 from chinese_ocr.preprocess import MAX_WIDTH, normalize_line, reading_variants
 from ocr_common.config import load_config
 from ocr_common.ctc import Charset, beam_search_text, best_path, sequence_confidence
 
 DECODERS: tuple[str, ...] = ("best-path", "beam")
-# Lines read less confidently than this are read again as variants. Reading every line three ways
-# gave CER 0.1217 on the real zh_dev lines (once: 0.1406) and 0.1318 on the held-out face (0.1505);
-# re-reading only those under 0.9 gave 0.1220 and 0.1312, re-reading 58 % and 63 % of the lines.
+# Lines read less confidently than this are read again as variants (LineRecognizer.refine).
+# Reading every line three ways gave CER 0.1217 on the real zh_dev lines (once: 0.1406) and 0.1318
+# on the held-out face (0.1505); re-reading only those under 0.9 gave 0.1220 and 0.1312, re-reading
+# 58 % and 63 % of the lines (the 24-epoch CRNN).
 REREAD_BELOW = 0.9
 # Widths (px at height 32) a line is padded up to, so the TensorFlow backend traces a few shapes.
 WIDTH_BUCKETS: tuple[int, ...] = (64, 128, 192, 280, 384, 512, 768, 1024, MAX_WIDTH)
@@ -63,23 +63,16 @@ def decode(probs: np.ndarray, charset: Charset, decoder: str = "best-path", beam
     raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
 
 
-def choose(probs: Sequence[np.ndarray], charset: Charset, decoder: str = "best-path") -> LineText:
-    """One line's reading from the probabilities of its variants (the line as given first): the
-    most confident (:func:`~ocr_common.ctc.sequence_confidence`; the first on a tie). When that
-    reading has the form of a licence plate, every variant is decoded within the plate format
-    and the most confident plate is kept."""
-    readings = []
-    for p in probs:
-        text = " ".join(decode(p, charset, decoder).split())
-        readings.append(LineText(text, round(float(sequence_confidence(p)), 6) if text else 0.0))
-    once = readings[0].confidence
-    best = max(readings, key=lambda r: r.confidence)
-    if is_plate(best.text):
-        plates = [r for r in (read_plate(p, charset) for p in probs) if r is not None]
-        if plates:
-            plate = max(plates, key=lambda r: r.confidence)
-            return LineText(plate.text, round(plate.confidence, 6), once)
-    return LineText(best.text, best.confidence, once)
+def reading(probs: np.ndarray, charset: Charset, decoder: str = "best-path") -> LineText:
+    """One line's ``(frames, classes)`` probabilities -> its text (spaces squashed) and
+    :func:`~ocr_common.ctc.sequence_confidence` (0 for an empty reading)."""
+    text = " ".join(decode(probs, charset, decoder).split())
+    return LineText(text, round(float(sequence_confidence(probs)), 6) if text else 0.0)
+
+
+def read_again(first: LineText) -> bool:
+    """Whether a line read once is read again as variants: unsure, or a licence plate."""
+    return first.confidence < REREAD_BELOW or is_plate(first.text)
 
 
 class LineRecognizer:
@@ -117,23 +110,25 @@ class LineRecognizer:
             return []
         return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images))]
 
-    def variant_probabilities(self, images: Sequence[np.ndarray], variants: bool | None = None
-                              ) -> list[list[np.ndarray]]:
-        """Per line: the probabilities of the line as given, then of its other reading variants
-        when its best-path confidence is under :data:`REREAD_BELOW` or its best-path reading is a
-        plate (and ``variants``, default the recogniser's, is on); two batches at most."""
-        out = [[p] for p in self.probabilities(images)]
-        if not (self.variants if variants is None else variants):
-            return out
-        again = [i for i, (p,) in enumerate(out)
-                 if sequence_confidence(p) < REREAD_BELOW or is_plate(best_path(p, self.charset))]
-        extra = [reading_variants(images[i])[1:] for i in again]
-        flat = iter(self.probabilities([v for vs in extra for v in vs]))
-        for i, vs in zip(again, extra):
-            out[i] += [next(flat) for _ in vs]
-        return out
-
     def read(self, images: Sequence[np.ndarray], decoder: str = "best-path", variants: bool | None = None
              ) -> list[LineText]:
-        """The lines' readings; ``variants`` (default: the recogniser's setting) False reads each once."""
-        return [choose(g, self.charset, decoder) for g in self.variant_probabilities(images, variants)]
+        """The lines' readings; ``variants`` (default: the recogniser's setting) False reads each
+        once, else :meth:`refine` reads the unsure ones again."""
+        first = [reading(p, self.charset, decoder) for p in self.probabilities(images)]
+        return self.refine(images, first, decoder) if (self.variants if variants is None else variants) else first
+
+    def refine(self, images: Sequence[np.ndarray], first: Sequence[LineText], decoder: str = "best-path"
+               ) -> list[LineText]:
+        """``first``, the lines read once as given, with every line :func:`read_again` picks read
+        twice more (the other :func:`~chinese_ocr.preprocess.reading_variants`, all in one
+        batch) and replaced by the most confident of its three readings (``once`` keeps the
+        first reading's confidence)."""
+        again = [i for i, r in enumerate(first) if read_again(r)]
+        extra = [reading_variants(images[i])[1:] for i in again]
+        probs = iter(self.probabilities([v for vs in extra for v in vs]))
+        out = list(first)
+        for i, vs in zip(again, extra):
+            best = max([first[i]] + [reading(next(probs), self.charset, decoder) for _ in vs],
+                       key=lambda r: r.confidence)  # the first on a tie
+            out[i] = LineText(best.text, best.confidence, first[i].confidence)
+        return out

@@ -98,26 +98,25 @@ def test_measure_reads_every_line_both_ways():
     assert "| lines | 2 | 1.000 | 0.000 | 1.000 |" in table(r)
 
 
-class _TopHeavyReader:
-    """A stand-in recogniser: sure of a line whose upper half holds the ink (as this test's
-    upright lines do: one frame, 字 at 0.9), doubtful of one whose lower half does (丁 at 0.5)."""
+def _top_heavy_reader():
+    """A recogniser whose network is a stand-in: sure of a line whose upper half holds the ink (as
+    this test's upright lines do: one frame, 字 at 0.9), doubtful of one whose lower half does
+    (丁 at 0.5)."""
+    from chinese_ocr.recognize import LineRecognizer
+    from ocr_common.ctc import Charset
 
-    variants = False
-
-    def __init__(self):
-        from ocr_common.ctc import Charset
-
-        self.charset = Charset("字丁")
-
-    def probabilities(self, images):
-        return [np.array([[0.1, 0.9, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
-                          else [0.1, 0.4, 0.5]]) for im in images]
+    rec = object.__new__(LineRecognizer)
+    rec.variants, rec.charset = False, Charset("字丁")
+    rec.probabilities = lambda images: [
+        np.array([[0.1, 0.9, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
+                  else [0.1, 0.4, 0.5]]) for im in images]
+    return rec
 
 
 def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
     from chinese_ocr.orientation import RecognizerOrientation, measure
 
-    clf = RecognizerOrientation(_TopHeavyReader(), threshold=0.05)
+    clf = RecognizerOrientation(_top_heavy_reader(), threshold=0.05)
     up = 255 - _line(80)  # dark on light, ink in the upper half
     np.testing.assert_allclose(clf.turned([up, up[::-1, ::-1]]), [-0.4, 0.4], atol=1e-6)
     assert clf.turned([]).shape == (0,)

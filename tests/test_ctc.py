@@ -21,7 +21,6 @@ from ocr_common.ctc import (
     edit_distance,
     metrics_table,
     path_confidence,
-    pattern_best_path,
     sequence_confidence,
     text_metrics,
 )
@@ -202,48 +201,6 @@ def test_metrics_table_has_a_row_per_decoder():
     assert len(lines) == 4
     assert "| best path | 2 | 0.1000 | 0.5000 | 0.5000 |" in table
     assert "| word beam | 2 | 0.0000 | 1.0000 | 1.0000 |" in table
-
-
-def _spells(path: tuple[int, ...], cs: Charset) -> str:
-    return cs.decode(best_path_ids(np.eye(cs.num_classes)[list(path)]))
-
-
-def test_pattern_best_path_is_the_best_path_that_fits_the_pattern():
-    """Against brute force over every frame path of small random matrices: the same log
-    probability, and a text of the pattern (None when no path fits)."""
-    cs = Charset("abc")
-    rng = np.random.default_rng(0)
-    for _ in range(120):
-        n_frames = int(rng.integers(1, 6))
-        probs = rng.dirichlet(np.full(cs.num_classes, 0.5), size=n_frames)
-        pattern = ["".join(rng.choice(list("abc"), size=int(rng.integers(1, 4)), replace=False))
-                   for _ in range(int(rng.integers(1, 4)))]
-        best = None
-        for path in itertools.product(range(cs.num_classes), repeat=n_frames):
-            text = _spells(path, cs)
-            if len(text) == len(pattern) and all(c in slot for c, slot in zip(text, pattern)):
-                score = float(np.sum(np.log(probs[np.arange(n_frames), path])))
-                best = score if best is None else max(best, score)
-        got = pattern_best_path(probs, cs, pattern)
-        if best is None:
-            assert got is None, (pattern, got)
-            continue
-        assert got is not None and got.log_prob == pytest.approx(best, abs=1e-9)
-        assert len(got.text) == len(pattern) and all(c in slot for c, slot in zip(got.text, pattern))
-
-
-def test_pattern_best_path_fixes_length_and_slot_errors():
-    # Best path reads "ab" (the middle letter is weaker than the blank), the pattern wants 3
-    # letters with a digit-like slot: the weak "c" comes back and the slot keeps its class.
-    probs = frames(CS, [{"a": 0.9}, {"": 0.6, "c": 0.3}, {"b": 0.5, "d": 0.4}])
-    assert best_path(probs, CS) == "ab"
-    got = pattern_best_path(probs, CS, ["a", "bc", "d"])
-    assert got.text == "acd"
-    assert got.confidence == pytest.approx((0.9 * 0.3 * 0.4) ** (1 / 3))
-    assert pattern_best_path(probs, CS, ["a", "b", "c", "d"]) is None  # 4 letters cannot fit in 3 frames
-    assert pattern_best_path(probs, CS, ["a", "Z"]) is None  # a slot the charset cannot write
-    # The same letter twice needs a blank between: "aa" cannot fit in two frames.
-    assert pattern_best_path(frames(CS, [{"a": 0.9}, {"a": 0.9}]), CS, ["a", "a"]) is None
 
 
 def test_path_confidence_is_the_geometric_mean_over_character_frames():

@@ -70,9 +70,10 @@ def reading(probs: np.ndarray, charset: Charset, decoder: str = "best-path") -> 
     return LineText(text, round(float(sequence_confidence(probs)), 6) if text else 0.0)
 
 
-def read_again(first: LineText) -> bool:
-    """Whether a line read once is read again as variants: unsure, or a licence plate."""
-    return first.confidence < REREAD_BELOW or is_plate(first.text)
+def read_again(first: LineText, unsure: bool = True) -> bool:
+    """Whether a line read once is read again as variants: a licence plate, or (``unsure``) read
+    with confidence under :data:`REREAD_BELOW`."""
+    return is_plate(first.text) or (unsure and first.confidence < REREAD_BELOW)
 
 
 class LineRecognizer:
@@ -117,13 +118,13 @@ class LineRecognizer:
         first = [reading(p, self.charset, decoder) for p in self.probabilities(images)]
         return self.refine(images, first, decoder) if (self.variants if variants is None else variants) else first
 
-    def refine(self, images: Sequence[np.ndarray], first: Sequence[LineText], decoder: str = "best-path"
-               ) -> list[LineText]:
-        """``first``, the lines read once as given, with every line :func:`read_again` picks read
-        twice more (the other :func:`~chinese_ocr.preprocess.reading_variants`, all in one
-        batch) and replaced by the most confident of its three readings (``once`` keeps the
-        first reading's confidence)."""
-        again = [i for i, r in enumerate(first) if read_again(r)]
+    def refine(self, images: Sequence[np.ndarray], first: Sequence[LineText], decoder: str = "best-path",
+               unsure: bool = True) -> list[LineText]:
+        """``first``, the lines read once as given, with every line :func:`read_again` picks
+        (``unsure`` False: plates only) read twice more (the other
+        :func:`~chinese_ocr.preprocess.reading_variants`, all in one batch) and replaced by the
+        most confident of its three readings (``once`` keeps the first reading's confidence)."""
+        again = [i for i, r in enumerate(first) if read_again(r, unsure)]
         extra = [reading_variants(images[i])[1:] for i in again]
         probs = iter(self.probabilities([v for vs in extra for v in vs]))
         out = list(first)

@@ -204,17 +204,13 @@ class ChinesePredictor:
             (up,), (down,) = self.orientation.read_both([image], self.decoder)
             turned = down.once - up.once > self.orientation.threshold
             first = down if turned else up
-            if self.recognizer.variants:  # a plate only: one line must stay as quick as RapidOCR reads it
-                (first,) = self.recognizer.refine([turn_image(image) if turned else image], [first], self.decoder,
-                                                  unsure=SINGLE_LINE_UNSURE)
-            text, conf = first.text, first.confidence
         else:
             turned = self._is_turned([image])
-            line = turn_image(image) if turned else image
-            (reading,) = self._read([line], variants=False)
-            if self.recognizer is not None and self.recognizer.variants:
-                (reading,) = self.recognizer.refine([line], [reading], self.decoder, unsure=SINGLE_LINE_UNSURE)
-            text, conf = reading.text, reading.confidence
+            (first,) = self._read([turn_image(image) if turned else image], variants=False)
+        if self.recognizer is not None and self.recognizer.variants:  # plates only: stay as quick as RapidOCR
+            (first,) = self.recognizer.refine([turn_image(image) if turned else image], [first], self.decoder,
+                                              unsure=SINGLE_LINE_UNSURE)
+        text, conf = first.text, first.confidence
         box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)
 

@@ -80,7 +80,7 @@ def normalize_line(image: np.ndarray, height: int = 32, width: int | None = 280,
 def reading_variants(image: np.ndarray) -> list[np.ndarray]:
     """A line as given, cropped a little tighter (1/24 of its height off the top and bottom, twice
     that off the ends) and stretched 15 % wider: the recogniser reads all three and keeps the most
-    confident reading (:func:`chinese_ocr.recognize.choose`). A crop's margin and a face's width
+    confident reading (:meth:`chinese_ocr.recognize.LineRecognizer.refine`). A crop's margin and a face's width
     each sway a CTC reading; the most confident of three readings had CER 0.122 against 0.141 on
     the real ``zh_dev`` lines and 0.132 against 0.151 on the held-out face
     (``docs/chinese.md``, "Reading a line three ways")."""

@@ -216,14 +216,20 @@ def reading_order(lines: list[TextLine]) -> list[TextLine]:
 def row_order(lines: list[TextLine]) -> list[TextLine]:
     """Top to bottom, then left to right: lines whose centre y falls within the vertical extent of
     a row's first line share that row (table cells, a line broken by a wide gap)."""
-    rows: list[list[TextLine]] = []
-    for line in sorted(lines, key=lambda t: float(t.box[:, 1].mean())):
-        cy = float(line.box[:, 1].mean())
-        if rows and rows[-1][0].box[:, 1].min() <= cy <= rows[-1][0].box[:, 1].max():
-            rows[-1].append(line)
+    order = _rows([float(t.box[:, 1].mean()) for t in lines], [float(t.box[:, 1].min()) for t in lines],
+                  [float(t.box[:, 1].max()) for t in lines], [float(t.box[:, 0].min()) for t in lines])
+    return [lines[i] for i in order]
+
+
+def _rows(cy: Sequence[float], top: Sequence[float], bottom: Sequence[float], left: Sequence[float]) -> list[int]:
+    """:func:`row_order` on centres, vertical extents and left ends: the indices in reading order."""
+    rows: list[list[int]] = []
+    for i in sorted(range(len(cy)), key=lambda i: cy[i]):
+        if rows and top[rows[-1][0]] <= cy[i] <= bottom[rows[-1][0]]:
+            rows[-1].append(i)
         else:
-            rows.append([line])
-    return [t for row in rows for t in sorted(row, key=lambda t: float(t.box[:, 0].min()))]
+            rows.append([i])
+    return [i for row in rows for i in sorted(row, key=lambda i: left[i])]
 
 
 def _gaps(lo: np.ndarray, hi: np.ndarray, start: float, end: float) -> list[tuple[float, float]]:
@@ -282,20 +288,8 @@ def _xy_order(idx: np.ndarray, boxes: np.ndarray, height: float) -> list[int]:
     columns = _cut(idx, x0, x1, gutter)
     if len(columns) > 1 and _text_columns(columns, boxes, height):
         return [i for g in columns for i in _xy_order(g, boxes, height)]
-    return [s.index for s in row_order([_Span(boxes[i], i) for i in idx])]
-
-
-@dataclass(eq=False)
-class _Span:
-    """A bounding box as ``row_order`` reads a line (``box`` corners), with its index."""
-
-    xyxy: np.ndarray
-    index: int
-
-    @property
-    def box(self) -> np.ndarray:
-        x0, y0, x1, y1 = self.xyxy
-        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    order = _rows((y0[idx] + y1[idx]) / 2, y0[idx], y1[idx], x0[idx])
+    return [int(idx[k]) for k in order]
 
 
 def _hull(q: np.ndarray) -> np.ndarray:

@@ -113,12 +113,7 @@ def best_path_ids(probs: np.ndarray) -> list[int]:
     Repeats are merged before blanks are dropped, so "l l - l" gives "ll" (the blank separates
     the two letters of "hello") while "l l l" gives one "l".
     """
-    return collapse(np.argmax(_check_probs(probs), axis=-1))
-
-
-def collapse(ids: np.ndarray) -> list[int]:
-    """CTC's reading of a frame path (one class per frame): merge repeats, then drop blanks."""
-    ids = np.asarray(ids)
+    ids = np.argmax(_check_probs(probs), axis=-1)
     if ids.size == 0:
         return []
     keep = np.ones(ids.shape, bool)
@@ -242,14 +237,8 @@ def best_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def sequence_confidence(probs: np.ndarray) -> float:
-    """Confidence in [0, 1] of the best-path reading: :func:`path_confidence` of the argmax path."""
-    probs = _check_probs(probs)
-    return path_confidence(probs, np.argmax(probs, axis=-1))
-
-
-def path_confidence(probs: np.ndarray, path: np.ndarray) -> float:
-    """Confidence in [0, 1] of a frame path (one class per frame): geometric mean of its
-    probabilities over the frames where it writes a character.
+    """Confidence in [0, 1] of the best-path reading: geometric mean of the per-frame maximum
+    probability over the frames whose best class is a character.
 
     The plain product over all frames shrinks with the number of frames, so a long, clean word
     would score below a short, doubtful one; and blank frames, nearly always certain, would
@@ -260,10 +249,9 @@ def path_confidence(probs: np.ndarray, path: np.ndarray) -> float:
     probs = _check_probs(probs)
     if probs.shape[0] == 0:
         return 0.0
-    path = np.asarray(path)
-    taken = probs[np.arange(probs.shape[0]), path]
-    chars = path != BLANK
-    sel = taken[chars] if chars.any() else taken
+    best = np.max(probs, axis=-1)
+    chars = np.argmax(probs, axis=-1) != BLANK
+    sel = best[chars] if chars.any() else best
     conf = float(np.exp(np.mean(np.log(np.maximum(sel, _TINY)))))
     return min(max(conf, 0.0), 1.0)
 

@@ -20,7 +20,6 @@ from ocr_common.ctc import (
     cer,
     edit_distance,
     metrics_table,
-    path_confidence,
     sequence_confidence,
     text_metrics,
 )
@@ -201,9 +200,3 @@ def test_metrics_table_has_a_row_per_decoder():
     assert len(lines) == 4
     assert "| best path | 2 | 0.1000 | 0.5000 | 0.5000 |" in table
     assert "| word beam | 2 | 0.0000 | 1.0000 | 1.0000 |" in table
-
-
-def test_path_confidence_is_the_geometric_mean_over_character_frames():
-    probs = frames(CS, [{"a": 0.8}, {"": 0.9}, {"b": 0.5}])
-    assert path_confidence(probs, np.array([1, BLANK, 2])) == pytest.approx(math.sqrt(0.8 * 0.5))
-    assert path_confidence(probs, np.argmax(probs, axis=-1)) == pytest.approx(sequence_confidence(probs))

@@ -34,6 +34,7 @@ from ocr_common.shards import load_text_shards, shard_files
 SHARD_KEYS = {"images", "texts", "fonts"}
 CHAR_FILE = "char_std_5990.txt"
 MAX_SHIFT = 6  # pixels a line may move right in training: real crops are not always flush left
+GAMMA = 0.4  # training lines get ink ** exp(U(-GAMMA, GAMMA)): print weight and scan contrast vary
 
 
 @dataclass
@@ -495,10 +496,17 @@ def tf_dataset(folders: str | Path | Sequence[str | Path], charset: Charset, max
     def prep(x, y):
         x = tf.cast(x, tf.float32) / 255.0
         # Print weight and scan contrast vary: a random gamma keeps thin and faint strokes familiar.
-        gamma = tf.exp(tf.random.uniform((tf.shape(x)[0], 1, 1, 1), -0.4, 0.4))
+        gamma = tf.exp(tf.random.uniform((tf.shape(x)[0], 1, 1, 1), -GAMMA, GAMMA))
         return tf.pow(x, gamma), y
 
     return ds.map(prep, num_parallel_calls=1).prefetch(2)
+
+
+def gamma_scale(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``x`` uint8 (B, ...) as float32 in [0, 1] with a random gamma per row: ``tf_dataset``'s
+    ``prep`` in NumPy, for the feed workers of :func:`ocr_common.feed.parallel_batches`."""
+    gamma = np.exp(rng.uniform(-GAMMA, GAMMA, (len(x),) + (1,) * (x.ndim - 1))).astype(np.float32)
+    return np.power(x.astype(np.float32) / 255.0, gamma)
 
 
 def validation_arrays(folders: str | Path | Sequence[str | Path], charset: Charset, max_len: int, limit: int = 0):

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, ImageFont
 from chinese_ocr.corpus import TextSampler
 from chinese_ocr.fonts import Face, coverage, faces, font_file
 from chinese_ocr.preprocess import normalize_line, scaled_width
+from ocr_common.ctc import Charset, encode_labels
 
 SPLITS = {"train": 1, "heldout": 2, "eval": 3}  # also the split's part of the shard seed
 MAX_CHARS = 12
@@ -500,6 +501,32 @@ class Renderer:
             image = image.copy()
             image[:, :sw] = 255 - region
         return image
+
+
+class LiveLines:
+    """Endless lines rendered as they are asked for (the stream interface of
+    :func:`chinese_ocr.data.iterate_shards`): ``take(n) -> (x (n, height, width) uint8 ink-high, y
+    (n, max_len) int32)``. A many-core machine renders fresh lines for every step instead of
+    reading the same shards again (``python -m chinese_ocr.train --live-share``)."""
+
+    def __init__(self, charset: Charset, charset_name: str, max_len: int, *, split: str = "train",
+                 height: int = 32, width: int = 280, rng: np.random.Generator | None = None):
+        self.charset, self.max_len = charset, max_len
+        self.renderer = Renderer(split, charset_name, height, width)
+        self.rng = rng or np.random.default_rng()
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        xs, texts = [], []
+        while len(xs) < n:
+            s = self.renderer.sample(self.rng)
+            if s.text:
+                xs.append(s.image)
+                texts.append(s.text)
+        y, keep = encode_labels(texts, self.charset, self.max_len)
+        if not keep.all():  # a text the charset cannot write or too long: draw others in its place
+            x2, y2 = self.take(int((~keep).sum()))
+            return np.concatenate([np.stack(xs)[keep], x2]), np.concatenate([y[keep], y2])
+        return np.stack(xs), y
 
 
 # -- shards ----------------------------------------------------------------------------------------

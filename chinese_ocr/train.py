@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chance that a short line gets another one beside it in its row; 0 = one line a row [0.7]")
     d.add_argument("--easy-share", type=float, default=0.3,
                    help="share of every batch from easy lines of evenly drawn characters (chinese_ocr.glyphs) [0.3]")
+    d.add_argument("--live-share", type=float, default=0.0,
+                   help="share of every batch rendered while training (fresh lines every step; wants many "
+                        "cores and --feed-workers); the training shards are optional then [0]")
+    d.add_argument("--feed-workers", type=int, default=0,
+                   help="processes making batches (ocr_common.feed); 0 = tf.data in one thread, the "
+                        "default on TensorFlow; other backends need at least 1 [0]")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -76,6 +82,20 @@ def cer_callback(sets: dict, charset):
     return CerCallback()
 
 
+def generated_sources(charset, cfg, seed, easy_share: float, live_share: float) -> list:
+    """The row sources made while training: lines rendered on the spot (``--live-share``) and easy
+    lines (``--easy-share``), as ``(source, share)`` pairs for :func:`chinese_ocr.data.iterate_shards`."""
+    out = []
+    if live_share > 0:
+        import numpy as np
+
+        from chinese_ocr.synth import LiveLines
+
+        out.append((LiveLines(charset, cfg.charset, cfg.max_label, height=cfg.height, width=cfg.width,
+                              rng=np.random.default_rng([*seed, 13])), live_share))
+    return out + easy_lines(easy_share, charset, cfg, seed)
+
+
 def easy_lines(share: float, charset, cfg, seed) -> list:
     """``[(EasyLines, share)]`` for :func:`chinese_ocr.data.iterate_shards`, or none at share 0."""
     if share <= 0:
@@ -86,6 +106,25 @@ def easy_lines(share: float, charset, cfg, seed) -> list:
 
     return [(EasyLines(charset, cfg.max_label, height=cfg.height, width=cfg.width,
                        rng=np.random.default_rng([*seed, 7])), share)]
+
+
+def feed_batches(seed, *, folders, weights, charset_name: str, chars: str, max_len: int, height: int, width: int,
+                 batch: int, pack: float, easy_share: float, live_share: float):
+    """One feed worker's endless ``(x float32 in [0, 1], y)`` batches (see
+    :func:`ocr_common.feed.parallel_batches`): :func:`chinese_ocr.data.iterate_shards` over the
+    folders, easy lines and lines rendered on the spot, with the random gamma of ``tf_dataset``."""
+    import numpy as np
+
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.data import gamma_scale, iterate_shards
+    from ocr_common.ctc import Charset
+
+    charset = Charset(chars)
+    cfg = ChineseConfig(height=height, width=width, charset=charset_name, chars=chars)
+    rng = np.random.default_rng([*seed, 11])
+    for x, y in iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights, pack=pack,
+                               generated=generated_sources(charset, cfg, seed, easy_share, live_share)):
+        yield gamma_scale(x, rng), y
 
 
 def prepare_plates(plates: str | Path, synth: Path, charset) -> tuple[Path, Path] | None:
@@ -103,12 +142,17 @@ def prepare_plates(plates: str | Path, synth: Path, charset) -> tuple[Path, Path
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    import functools
+
+    import keras
+
     from chinese_ocr.charset import charset_chars
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.data import tf_dataset, validation_arrays
     from chinese_ocr.model import build_model, compile_model
     from chinese_ocr.synth import render_heldout, render_shards
     from ocr_common.ctc import Charset
+    from ocr_common.feed import parallel_batches
     from ocr_common.shards import shard_files
     from ocr_common.training import TrainingRun
 
@@ -121,7 +165,10 @@ def main(argv: list[str] | None = None) -> dict:
         render_heldout(synth, args.n_val, width=cfg.width)
         render_shards(synth / "train", args.n_train, split="train", seed=1, charset=args.charset, width=cfg.width)
     plates = prepare_plates(args.plates, synth, charset)
-    folders, weights = [synth / "train", *map(Path, args.extra)], [1.0] * (1 + len(args.extra))
+    # Rendering while training needs no shards; without it the trainer insists on them.
+    own = [synth / "train"] if shard_files(synth / "train") or not args.live_share else []
+    folders = [*own, *map(Path, args.extra)]
+    weights = [1.0] * len(folders)
     sets = {}
     x_val, y_val, texts = validation_arrays([synth / "heldout"], charset, cfg.max_label, limit=args.n_val)
     sets["heldout-font"] = (x_val, texts)
@@ -133,14 +180,26 @@ def main(argv: list[str] | None = None) -> dict:
     if shard_files(synth / "eval"):
         xe, _, te = validation_arrays([synth / "eval"], charset, cfg.max_label, limit=args.n_val // 2)
         sets["eval-fonts"] = (xe, te)
+    if not folders:
+        raise SystemExit("nothing to train on besides --live-share: give shards, --extra or --plates")
+    if args.live_share and not 0 < args.live_share + args.easy_share < 1:
+        raise SystemExit("--live-share plus --easy-share must stay below 1 (the folders fill the rest)")
     print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {len(shard_files(synth / 'train'))} training shards, "
           f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
     with run.scope():
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
-    train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch,
-                          seed=[args.seed, run.epochs_done()], weights=weights, pack=args.pack,
-                          generated=easy_lines(args.easy_share, charset, cfg, [args.seed, run.epochs_done()]))
+    seed = [args.seed, run.epochs_done()]
+    if args.feed_workers or keras.backend.backend() != "tensorflow":
+        make = functools.partial(feed_batches, folders=folders, weights=weights, charset_name=cfg.charset,
+                                 chars=cfg.chars, max_len=cfg.max_label, height=cfg.height, width=cfg.width,
+                                 batch=run.batch, pack=args.pack, easy_share=args.easy_share,
+                                 live_share=args.live_share)
+        train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))])
+    else:
+        train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch, seed=seed,
+                              weights=weights, pack=args.pack,
+                              generated=generated_sources(charset, cfg, seed, args.easy_share, args.live_share))
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(args.n_train / run.batch)
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,

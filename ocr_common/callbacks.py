@@ -190,6 +190,61 @@ def worker_run_paths(run: RunPaths, chief: bool, index: int) -> RunPaths:
     return RunPaths(tmp, backup_dir=run.backup / f"worker-{index}")
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Train for ``seconds`` of wall time: no epoch starts that would not end inside the budget, and
+    with ``cosine`` the learning rate follows a cosine from ``base_lr`` over the epochs that fit.
+
+    A run on unknown hardware (a lent GPU, a slower CPU) cannot know in advance how many epochs it
+    has time for. This callback times the epochs as they go (start to start, so validation and
+    checkpoints count) and, before each one, estimates the total that fits: epochs done plus the
+    time left over the last epoch's duration. The cosine position is ``epoch / total``, set per
+    epoch as ``LearningRateScheduler`` does. The first epoch (with compilation) only starts the
+    clock estimate; a resumed run gets a fresh budget."""
+
+    def __init__(self, seconds: float, base_lr: float, cosine: bool = True, min_lr: float = 1e-5):
+        super().__init__()
+        self.seconds, self.base_lr, self.cosine, self.min_lr = float(seconds), base_lr, cosine, min_lr
+        self.t0 = self.last = None
+        self.first_epoch = 0
+        self.durations: list[float] = []
+        self.total = 0  # estimated epochs in the budget, counted from first_epoch
+
+    def estimate(self, done: int, left: float) -> int:
+        """Epochs in the budget: ``done`` plus as many of the last one's length as fit in ``left``
+        seconds (at least ``done + 1`` before anything is timed)."""
+        if not self.durations:
+            return done + 1
+        return done + max(0, int(left / self.durations[-1]))
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        now = time.monotonic()
+        if self.last is None:
+            self.first_epoch = epoch
+        else:
+            self.durations.append(now - self.last)
+        self.last = now
+        done = epoch - self.first_epoch
+        self.total = self.estimate(done, self.seconds - (now - self.t0))
+        if self.cosine:
+            frac = min(1.0, done / max(1, self.total)) if self.durations else 0.0
+            self.model.optimizer.learning_rate = self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (
+                1 + math.cos(math.pi * frac))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.cosine:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        now = time.monotonic()
+        left = self.seconds - (now - self.t0)
+        # The next epoch would take about as long as this one took from its start.
+        if left < now - self.last:
+            self.model.stop_training = True
+            print(f"\ntime budget: {now - self.t0:.0f} of {self.seconds:.0f} s used, stopping after epoch "
+                  f"{epoch + 1}", flush=True)
+
+
 def standard_callbacks(
     run: RunPaths,
     monitor: str = "val_accuracy",
@@ -200,8 +255,10 @@ def standard_callbacks(
     early_stop_patience: int = 0,
     tensorboard: bool = True,
     weights_only: bool = False,
+    time_limit: float = 0.0,
 ) -> list[keras.callbacks.Callback]:
-    """The callback list every task trains with (see module docstring)."""
+    """The callback list every task trains with (see module docstring). ``time_limit`` > 0
+    (seconds) adds :class:`TimeBudget`."""
     check_writable(run.root)
     cbs: list[keras.callbacks.Callback] = [
         # BackupAndRestore first: on resume it restores weights + optimizer + epoch before
@@ -211,7 +268,11 @@ def standard_callbacks(
         keras.callbacks.CSVLogger(str(run.csv), append=True),
         EpochTimes(run.times),
     ]
-    if lr_schedule == "plateau":
+    if time_limit:  # before the CSV log, which then records its learning rate
+        cbs.insert(1, TimeBudget(time_limit, base_lr, cosine=lr_schedule == "cosine"))
+    if lr_schedule == "cosine" and time_limit:
+        pass  # TimeBudget runs the cosine over the time instead of the epochs
+    elif lr_schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=2, min_lr=1e-5))
     elif lr_schedule == "cosine":
         cbs.append(keras.callbacks.LearningRateScheduler(

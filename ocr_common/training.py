@@ -101,6 +101,9 @@ def add_training_args(group, *, epochs: int = 30, batch_size: int = 128, optimiz
     group.add_argument("--lr-schedule", default=lr_schedule, choices=LR_SCHEDULES, help=f"[{lr_schedule}]")
     group.add_argument("--early-stop", type=int, default=0, help="patience in epochs; 0 = off [0]")
     group.add_argument("--steps-per-epoch", type=int, default=0, help="cap steps per epoch [0 = whole set]")
+    group.add_argument("--time-limit", type=float, default=0.0, metavar="MINUTES",
+                       help="train this long at most (--epochs is then an upper bound); a cosine schedule "
+                            "runs over the epochs that fit in it [0 = off]")
     group.add_argument("--strategy", default="default", choices=STRATEGY_NAMES, help="[default]")
     group.add_argument("--weights-only", action="store_true", help="best checkpoint as .weights.h5 (smaller)")
     group.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
@@ -183,13 +186,16 @@ class TrainingRun:
 
     def steps(self, train_ds, steps_per_epoch: int):
         """``(dataset, steps)`` for ``fit``: an in-memory ``PyDataset`` (JAX, PyTorch) is capped at one
-        pass per epoch; a ``tf.data`` set repeats so that a step cap can exceed one pass."""
+        pass per epoch; a ``tf.data`` set repeats so that a step cap can exceed one pass; a generator is
+        taken as endless."""
         import keras
 
         if not steps_per_epoch:
             return train_ds, None
         if isinstance(train_ds, keras.utils.PyDataset):
             return train_ds, min(steps_per_epoch, len(train_ds))
+        if not hasattr(train_ds, "repeat"):  # an endless generator (ocr_common.feed)
+            return train_ds, steps_per_epoch
         return train_ds.repeat(), steps_per_epoch
 
     def fit(self, model, train_ds, val_ds, args: argparse.Namespace, *, n_train: int, title: str = "",
@@ -203,7 +209,8 @@ class TrainingRun:
         self.init_weights(model, getattr(args, "init_from", None))
         callbacks = list(metric_callbacks or []) + standard_callbacks(
             self.run, monitor=monitor, mode=mode, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
-            early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard, weights_only=args.weights_only)
+            early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard, weights_only=args.weights_only,
+            time_limit=60.0 * getattr(args, "time_limit", 0.0))
         t0 = time.time()
         hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=callbacks, shuffle=False,
                          steps_per_epoch=steps, verbose=2)

@@ -137,3 +137,19 @@ def test_cli_renders_shards_and_a_sheet(tmp_path):
     with np.load(tmp_path / "cli" / "shard-00000.npz") as z:
         assert len(z["texts"]) == 3
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_live_lines_render_labelled_rows_on_demand():
+    """``LiveLines``, the stream that ``--live-share`` trains on: rows rendered when asked for, every
+    label in the charset and decodable back to a text of the training faces."""
+    from chinese_ocr.charset import charset_chars
+    from chinese_ocr.synth import LiveLines
+    from ocr_common.ctc import Charset
+
+    charset = Charset(charset_chars("GB2312-1"))
+    live = LiveLines(charset, "GB2312-1", 35, rng=np.random.default_rng(0))
+    x, y = live.take(12)
+    assert x.shape == (12, 32, 280) and x.dtype == np.uint8 and y.shape == (12, 35)
+    assert (y > 0).sum(axis=1).min() >= 1 and (x.max(axis=(1, 2)) > 100).all()  # text and ink in every row
+    x2, _ = LiveLines(charset, "GB2312-1", 35, rng=np.random.default_rng(0)).take(12)
+    assert np.array_equal(x, x2)  # deterministic for a seed

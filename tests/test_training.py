@@ -231,3 +231,39 @@ def test_init_from_loads_weights_only_into_a_fresh_run(tmp_path):
     assert not run.init_weights(fresh, tmp_path / "source.keras")
     for a, b in zip(fresh.get_weights(), before):
         np.testing.assert_array_equal(a, b)
+
+
+def test_time_budget_fits_the_epochs_and_the_cosine_in_the_time(monkeypatch):
+    """``--time-limit``: the epochs are timed as they go, the cosine runs over the number that fit,
+    and no epoch starts that would end past the budget (a fake clock: no real timing)."""
+    from types import SimpleNamespace
+
+    from ocr_common import callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=1.0), stop_training=False)
+    tb = callbacks.TimeBudget(100.0, base_lr=1e-3, cosine=True, min_lr=0.0)
+    tb.set_model(model)
+    tb.on_train_begin()
+    lrs, epoch = [], 0
+    while not model.stop_training:
+        tb.on_epoch_begin(epoch)
+        lrs.append(model.optimizer.learning_rate)
+        clock[0] += 25.0 if epoch == 0 else 10.0  # the first epoch compiles
+        logs = {}
+        tb.on_epoch_end(epoch, logs)
+        assert logs["learning_rate"] == pytest.approx(lrs[-1])
+        epoch += 1
+    assert clock[0] <= 100.0 and epoch == 8  # 25 + 7 x 10 s; a ninth would end at 105 s
+    assert lrs[0] == pytest.approx(1e-3) and all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] < 0.1e-3  # annealed close to the floor by the last epoch
+    assert tb.estimate(3, 35.0) == 6  # 3 done, 35 s left at 10 s an epoch
+
+
+def test_time_budget_replaces_the_epoch_cosine(tmp_path):
+    from ocr_common.callbacks import RunPaths, TimeBudget, standard_callbacks
+
+    cbs = standard_callbacks(RunPaths(tmp_path / "r"), lr_schedule="cosine", tensorboard=False, time_limit=60)
+    assert sum(isinstance(c, TimeBudget) for c in cbs) == 1
+    assert not any(type(c).__name__ == "LearningRateScheduler" for c in cbs)

@@ -1,0 +1,57 @@
+"""``ocr_common.feed.parallel_batches``: batches from spawned workers, each with its own seed;
+a worker's error reaches the trainer as an error, not a hang."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import pytest
+
+from ocr_common.feed import FeedError, parallel_batches
+
+
+def counting(seed, *, start: int = 0):
+    for i in itertools.count(start):
+        yield seed, i
+
+
+def failing(seed):
+    yield seed, 0
+    raise ValueError(f"bad shard in worker {seed}")
+
+
+def test_every_worker_feeds_in_its_own_order():
+    gen = parallel_batches(functools.partial(counting, start=5), [0, 1, 2], queue_size=2)
+    items = []
+    while {s for s, _ in items} != {0, 1, 2} and len(items) < 100_000:  # the first to start may lead
+        items.append(next(gen))
+    gen.close()
+    assert {s for s, _ in items} == {0, 1, 2}
+    for seed in (0, 1, 2):  # each worker's items arrive in the order it made them
+        mine = [i for s, i in items if s == seed]
+        assert mine == list(range(5, 5 + len(mine)))
+
+
+def test_a_worker_error_is_raised_with_its_traceback():
+    gen = parallel_batches(failing, [7])
+    assert next(gen) == (7, 0)
+    with pytest.raises(FeedError, match="bad shard in worker 7"):
+        next(gen)
+
+
+def test_no_worker_is_an_error():
+    with pytest.raises(ValueError, match="at least one"):
+        next(parallel_batches(counting, []))
+
+
+def test_gamma_scale_keeps_ink_and_paper_and_varies_the_middle():
+    from chinese_ocr.data import gamma_scale
+
+    x = np.tile(np.array([0, 128, 255], np.uint8), (64, 2, 1))
+    out = gamma_scale(x, np.random.default_rng(0))
+    assert out.dtype == np.float32 and out.shape == x.shape
+    assert (out[..., 0] == 0).all() and np.allclose(out[..., 2], 1.0)
+    mid = out[:, 0, 1]
+    assert 0.3 < mid.min() < 0.5 < mid.max() < 0.7  # exp(U(-0.4, 0.4)) around 128/255

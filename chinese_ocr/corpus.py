@@ -39,10 +39,40 @@ _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", 
                 "Hello", "World", "China", "Beijing", "Shanghai", "OK", "LED", "PDF", "DNA", "AI", "ATM", "NBA")
 
 
+WORD_LISTS_ENV = "ZH_WORD_LISTS"  # a save_word_lists() file, instead of jieba and wordfreq
+
+
+@cache
+def _saved(path: str, kind: str, key: str):
+    import gzip
+    import pickle
+
+    with gzip.open(path, "rb") as f:
+        lists = pickle.load(f)
+    if key not in lists[kind]:
+        raise KeyError(f"{path} has no {kind} for {key!r} (it has {sorted(lists[kind])})")
+    return lists[kind][key]
+
+
+def save_word_lists(path: str | os.PathLike, charsets: tuple[str, ...] = ("GB2312-1",)) -> None:
+    """The sampler's word lists in one gzipped pickle: a machine without ``jieba`` and
+    ``wordfreq`` (a lent GPU) samples the same text with ``ZH_WORD_LISTS=path``."""
+    import gzip
+    import pickle
+
+    lists = {"dictionary": {c: dictionary_words(c) for c in charsets},
+             "english": {str(ENGLISH_WORDS): english_words(ENGLISH_WORDS)}}
+    with gzip.open(path, "wb") as f:
+        pickle.dump(lists, f)
+
+
 @cache
 def dictionary_words(charset: str = "GB2312") -> tuple[tuple[str, ...], np.ndarray]:
     """``(words, probabilities)``: jieba's dictionary entries written only in the charset's
-    Chinese characters, with probability proportional to ``freq ** SMOOTHING``."""
+    Chinese characters, with probability proportional to ``freq ** SMOOTHING``
+    (from ``$ZH_WORD_LISTS`` when set)."""
+    if os.environ.get(WORD_LISTS_ENV):
+        return _saved(os.environ[WORD_LISTS_ENV], "dictionary", charset)
     import jieba
 
     han = set(gb2312_chars()) & set(charset_chars(charset))
@@ -87,7 +117,9 @@ def _token(rng: np.random.Generator) -> str:
 @cache
 def english_words(n: int = ENGLISH_WORDS) -> tuple[tuple[str, ...], np.ndarray]:
     """``(words, cumulative probabilities)``: wordfreq's ``n`` most frequent English words of
-    ASCII letters, drawn by ``freq ** SMOOTHING`` like the Chinese ones."""
+    ASCII letters, drawn by ``freq ** SMOOTHING`` like the Chinese ones (from ``$ZH_WORD_LISTS`` when set)."""
+    if os.environ.get(WORD_LISTS_ENV):
+        return _saved(os.environ[WORD_LISTS_ENV], "english", str(n))
     import wordfreq
 
     words = tuple(w for w in wordfreq.top_n_list("en", n) if w.isascii() and w.isalpha())

@@ -12,6 +12,7 @@ traditional-character fonts and miss about a third of GB 2312.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -61,12 +62,26 @@ EVAL_FACES: tuple[Face, ...] = (
 SPLITS: dict[str, tuple[Face, ...]] = {"train": TRAIN_FACES, "heldout": HELD_OUT, "eval": EVAL_FACES}
 
 
+FACE_DIR_ENV = "ZH_FACE_DIR"  # a folder of <face name>.font files, one face each (chinese_ocr.gpu_bundle)
+
+
+def _from_face_dir(face: Face) -> Face | None:
+    """``face`` as a single-face file ``$ZH_FACE_DIR/<name>.font`` (a subset made by
+    :mod:`chinese_ocr.gpu_bundle` for a machine without the Debian fonts), if there is one."""
+    folder = os.environ.get(FACE_DIR_ENV)
+    path = Path(folder) / f"{face.name}.font" if folder else None
+    return Face(face.name, str(path.resolve()), 0, face.family) if path and path.is_file() else None
+
+
 def faces(split: str = "train", root: str | Path = FONT_ROOT) -> list[Face]:
-    """The faces of ``split`` that are installed under ``root``; none installed is an error that
-    names the packages to install."""
+    """The faces of ``split`` that are installed under ``root``; a face given as a file in
+    ``$ZH_FACE_DIR`` stands in for the installed one. None installed is an error that names the
+    packages to install."""
     if split not in SPLITS:
         raise ValueError(f"unknown font split {split!r}; choose one of {list(SPLITS)}")
-    found = [f for f in SPLITS[split] if (Path(root) / f.path).is_file()]
+    # An absolute path (a face from ZH_FACE_DIR) stays itself under any root.
+    found = [_from_face_dir(f) or f for f in SPLITS[split]]
+    found = [f for f in found if (Path(root) / f.path).is_file()]
     if not found:
         pkgs = EVAL_PACKAGES if split == "eval" else FONT_PACKAGES
         raise FileNotFoundError(f"no {split} Chinese fonts under {root}: apt install {' '.join(pkgs)}")

@@ -18,7 +18,8 @@ The folder holds (about 40 MB):
 * ``run.sh``: installs the wheels, unpacks the faces, checks JAX sees the GPU (else the PyTorch
   backend), and runs ``chinese_ocr.train`` with ``KERAS_BACKEND=jax``, ``--live-share`` lines
   rendered by ``--feed-workers`` processes and ``--time-limit``, fine-tuning ``$INIT``
-  (default ``models/chinese.keras``). Outputs (``best.keras`` without optimizer state, logs,
+  (default ``models/chinese.keras``; ``none`` trains from scratch) of ``$ARCH`` (``crnn``;
+  ``densenet`` from scratch). Outputs (``best.keras`` without optimizer state, logs,
   curve) go to ``$OUT``, or ``gpu-out/``. Settings by environment: ``LIMIT_MIN`` (8), ``LR``
   (3e-4), ``BATCH`` (256), ``STEPS`` (300 a epoch), ``WORKERS`` (14), ``TOTAL`` (560 s for the
   whole training command).
@@ -58,13 +59,15 @@ assert jax.default_backend() == 'gpu' or '${CPU_OK:-}'
 " || { echo "JAX has no GPU here: the PyTorch backend"; BACKEND=torch; }
 export KERAS_BACKEND=$BACKEND
 RUN=/tmp/zh-run
+INIT_ARG=(--init-from "${INIT:-models/chinese.keras}")
+[ "${INIT:-}" = none ] && INIT_ARG=()  # from scratch (with ARCH=densenet, say)
 ( while sleep 15; do cp -f $RUN/log.csv "$OUT"/ 2>/dev/null; done ) >/dev/null 2>&1 &
 COPIER=$!
-timeout $(( ${TOTAL:-560} - ($(date +%s) - T0) )) python3 -m chinese_ocr.train --arch crnn --charset GB2312-1 \
+timeout $(( ${TOTAL:-560} - ($(date +%s) - T0) )) python3 -m chinese_ocr.train --arch ${ARCH:-crnn} --charset GB2312-1 \
   --synth-dir "$B/synth" --no-render --plates "$B/plates" --n-val 600 \
   --live-share 0.62 --easy-share 0.3 --pack 0.7 --feed-workers ${WORKERS:-14} --batch-size ${BATCH:-256} \
   --epochs 60 --steps-per-epoch ${STEPS:-300} --lr ${LR:-3e-4} --time-limit ${LIMIT_MIN:-8} \
-  --init-from ${INIT:-models/chinese.keras} --no-tensorboard --run-dir $RUN 2>&1 \
+  "${INIT_ARG[@]}" --no-tensorboard --run-dir $RUN 2>&1 \
   | grep -v '^\s*$' | tee "$OUT/train.log"
 RC=${PIPESTATUS[0]}
 kill $COPIER 2>/dev/null

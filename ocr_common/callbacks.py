@@ -197,9 +197,9 @@ class TimeBudget(keras.callbacks.Callback):
     A run on unknown hardware (a lent GPU, a slower CPU) cannot know in advance how many epochs it
     has time for. This callback times the epochs as they go (start to start, so validation and
     checkpoints count) and, before each one, estimates the total that fits: epochs done plus the
-    time left over the last epoch's duration. The cosine position is ``epoch / total``, set per
-    epoch as ``LearningRateScheduler`` does. The first epoch (with compilation) only starts the
-    clock estimate; a resumed run gets a fresh budget."""
+    time left over a typical epoch (the median of those after the first, which compiles). The
+    cosine position is ``epoch / total``, set per epoch as ``LearningRateScheduler`` does (so the
+    rate can rise a little when the estimate grows); a resumed run gets a fresh budget."""
 
     def __init__(self, seconds: float, base_lr: float, cosine: bool = True, min_lr: float = 1e-5):
         super().__init__()
@@ -210,11 +210,13 @@ class TimeBudget(keras.callbacks.Callback):
         self.total = 0  # estimated epochs in the budget, counted from first_epoch
 
     def estimate(self, done: int, left: float) -> int:
-        """Epochs in the budget: ``done`` plus as many of the last one's length as fit in ``left``
-        seconds (at least ``done + 1`` before anything is timed)."""
+        """Epochs in the budget: ``done`` plus as many epochs as fit in ``left`` seconds, an epoch
+        taken as the median of those timed after the first (which compiles), else the first;
+        ``done + 1`` before anything is timed."""
         if not self.durations:
             return done + 1
-        return done + max(0, int(left / self.durations[-1]))
+        typical = float(np.median(self.durations[1:] if len(self.durations) > 1 else self.durations))
+        return done + max(0, int(left / typical))
 
     def on_train_begin(self, logs=None):
         self.t0 = time.monotonic()

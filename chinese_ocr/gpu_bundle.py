@@ -7,9 +7,9 @@ TensorFlow train the Chinese recogniser on lines rendered while it trains.
 The folder holds (about 40 MB):
 
 * ``faces.tar.xz``: every training face of :mod:`chinese_ocr.fonts` cut to the characters the
-  recogniser writes (GB2312-1, ASCII; fontTools' subsetter, hinting dropped), one file a face
-  (``<name>.font``), found through ``ZH_FACE_DIR``. The Noto CJK collections alone are over
-  400 MB; the subsets xz-packed are about 23 MB.
+  recogniser writes (``--charset``, GB2312-1 by default, and ASCII; fontTools' subsetter,
+  hinting dropped), one file a face (``<name>.font``), found through ``ZH_FACE_DIR``. The Noto
+  CJK collections alone are over 400 MB; the GB2312-1 subsets xz-packed are about 23 MB.
 * ``word-lists.pkl.gz``: the text sampler's jieba and wordfreq word lists
   (:func:`chinese_ocr.corpus.save_word_lists`), found through ``ZH_WORD_LISTS``;
 * ``synth/``: the held-out and evaluation shards and the plate split, as rendered here, so the
@@ -63,7 +63,8 @@ INIT_ARG=(--init-from "${INIT:-models/chinese.keras}")
 [ "${INIT:-}" = none ] && INIT_ARG=()  # from scratch (with ARCH=densenet, say)
 ( while sleep 15; do cp -f $RUN/log.csv "$OUT"/ 2>/dev/null; done ) >/dev/null 2>&1 &
 COPIER=$!
-timeout $(( ${TOTAL:-560} - ($(date +%s) - T0) )) python3 -m chinese_ocr.train --arch ${ARCH:-crnn} --charset GB2312-1 \
+timeout $(( ${TOTAL:-560} - ($(date +%s) - T0) )) python3 -m chinese_ocr.train \
+  --arch ${ARCH:-crnn} --charset "$(cat "$B/charset")" \
   --synth-dir "$B/synth" --no-render --plates "$B/plates" --n-val 600 \
   --live-share 0.62 --easy-share 0.3 --pack 0.7 --feed-workers ${WORKERS:-14} --batch-size ${BATCH:-256} \
   --epochs 60 --steps-per-epoch ${STEPS:-300} --lr ${LR:-3e-4} --time-limit ${LIMIT_MIN:-8} \
@@ -137,6 +138,7 @@ def build(out: Path, synth: Path, plates: Path, charset: str = "GB2312-1", wheel
         _copy_files(synth / name, out / "synth" / name)
     _copy_files(plates, out / "plates")
     (out / "run.sh").write_text(RUN_SH)
+    (out / "charset").write_text(charset)
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                         "--python-version", PY, "--implementation", "cp",
@@ -149,14 +151,18 @@ def build(out: Path, synth: Path, plates: Path, charset: str = "GB2312-1", wheel
 
 
 def main(argv: list[str] | None = None) -> None:
+    from chinese_ocr.charset import LEVELS
+
     ap = argparse.ArgumentParser(prog="python -m chinese_ocr.gpu_bundle", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="gpu", help="bundle folder [gpu]")
     ap.add_argument("--synth-dir", default="data/zh_synth", help="where the held-out shards are [data/zh_synth]")
     ap.add_argument("--plates", default="../shared/data/plates", help="labelled plates [../shared/data/plates]")
+    ap.add_argument("--charset", default="GB2312-1", choices=sorted(LEVELS),
+                    help="what the faces are cut to and run.sh trains [GB2312-1]")
     ap.add_argument("--no-wheels", action="store_true", help="skip downloading Keras for the GPU image")
     args = ap.parse_args(argv)
-    build(Path(args.out), Path(args.synth_dir), Path(args.plates), wheels=not args.no_wheels)
+    build(Path(args.out), Path(args.synth_dir), Path(args.plates), args.charset, wheels=not args.no_wheels)
 
 
 if __name__ == "__main__":

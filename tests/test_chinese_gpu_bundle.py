@@ -88,5 +88,6 @@ def test_bundle_holds_faces_word_lists_held_out_sets_and_a_run_script(tmp_path, 
     assert (out / "word-lists.pkl.gz").stat().st_size > 100_000
     assert (out / "synth" / "eval" / "shard-00000.npz").is_file() and (out / "plates" / "labels.tsv").is_file()
     assert subprocess.run(["bash", "-n", str(out / "run.sh")]).returncode == 0
+    assert (out / "charset").read_text() == "GB2312-1"  # what run.sh trains
     with pytest.raises(SystemExit, match="no shards"):
         gpu_bundle.build(tmp_path / "gpu2", tmp_path / "nothing", plates, wheels=False)

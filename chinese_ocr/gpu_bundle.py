@@ -111,7 +111,7 @@ def _copy_files(src: Path, dst: Path) -> None:
 def build(out: Path, synth: Path, plates: Path, charset: str = "GB2312-1", wheels: bool = True,
           workers: int = 2) -> Path:
     """Write the bundle to ``out`` (see the module docstring)."""
-    from tqdm import tqdm
+    import keras
 
     from chinese_ocr.charset import charset_chars
     from chinese_ocr.corpus import save_word_lists
@@ -127,10 +127,11 @@ def build(out: Path, synth: Path, plates: Path, charset: str = "GB2312-1", wheel
     tmp = out / "faces"
     tmp.mkdir(exist_ok=True)
     train_faces = faces("train")
+    print(f"cutting {len(train_faces)} faces to {len(chars)} characters", flush=True)
+    bar = keras.utils.Progbar(len(train_faces), unit_name="face")
     with ProcessPoolExecutor(workers) as ex:
-        jobs = [(f, chars, tmp) for f in train_faces]
-        for _ in tqdm(ex.map(subset_face, jobs), total=len(jobs), desc="subsetting faces", unit="face"):
-            pass
+        for i, _ in enumerate(ex.map(subset_face, [(f, chars, tmp) for f in train_faces]), 1):
+            bar.update(i)
     subprocess.run(f"tar cf - -C '{tmp}' . | xz -6 -T{workers} > '{out / 'faces.tar.xz'}'", shell=True, check=True)
     shutil.rmtree(tmp)
     save_word_lists(out / "word-lists.pkl.gz", (charset,))

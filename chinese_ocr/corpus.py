@@ -66,6 +66,11 @@ def save_word_lists(path: str | os.PathLike, charsets: tuple[str, ...] = ("GB231
         pickle.dump(lists, f)
 
 
+def _draw(words: tuple[str, ...], cum: np.ndarray, rng: np.random.Generator) -> str:
+    """A word drawn by its cumulative probability."""
+    return words[min(int(np.searchsorted(cum, rng.random())), len(words) - 1)]
+
+
 @cache
 def dictionary_words(charset: str = "GB2312") -> tuple[tuple[str, ...], np.ndarray]:
     """``(words, probabilities)``: jieba's dictionary entries written only in the charset's
@@ -145,7 +150,7 @@ class _Latin:
         self.words, self.cum = english_words()
 
     def word(self, rng: np.random.Generator) -> str:
-        return self.words[min(int(np.searchsorted(self.cum, rng.random())), len(self.words) - 1)]
+        return _draw(self.words, self.cum, rng)
 
     def phrase(self, rng: np.random.Generator, n: int) -> str:
         return " ".join(_case(rng, self.word(rng)) for _ in range(n))
@@ -204,7 +209,7 @@ class TextSampler:
         self.latin = _Latin() if latin else None
 
     def word(self, rng: np.random.Generator) -> str:
-        return self.words[min(int(np.searchsorted(self.cum, rng.random())), len(self.words) - 1)]
+        return _draw(self.words, self.cum, rng)
 
     def line(self, rng: np.random.Generator, min_chars: int = 2, max_chars: int = 12) -> str:
         n = int(rng.integers(min_chars, max_chars + 1))

@@ -108,21 +108,18 @@ def easy_lines(share: float, charset, cfg, seed) -> list:
                        rng=np.random.default_rng([*seed, 7])), share)]
 
 
-def feed_batches(seed, *, folders, weights, charset_name: str, chars: str, max_len: int, height: int, width: int,
-                 batch: int, pack: float, easy_share: float, live_share: float):
+def feed_batches(seed, *, cfg, folders, weights, batch: int, pack: float, easy_share: float, live_share: float):
     """One feed worker's endless ``(x float32 in [0, 1], y)`` batches (see
     :func:`ocr_common.feed.parallel_batches`): :func:`chinese_ocr.data.iterate_shards` over the
     folders, easy lines and lines rendered on the spot, with the random gamma of ``tf_dataset``."""
     import numpy as np
 
-    from chinese_ocr.config import ChineseConfig
     from chinese_ocr.data import gamma_scale, iterate_shards
     from ocr_common.ctc import Charset
 
-    charset = Charset(chars)
-    cfg = ChineseConfig(height=height, width=width, charset=charset_name, chars=chars)
+    charset = Charset(cfg.chars)
     rng = np.random.default_rng([*seed, 11])
-    for x, y in iterate_shards(folders, charset, max_len, batch=batch, seed=seed, weights=weights, pack=pack,
+    for x, y in iterate_shards(folders, charset, cfg.max_label, batch=batch, seed=seed, weights=weights, pack=pack,
                                generated=generated_sources(charset, cfg, seed, easy_share, live_share)):
         yield gamma_scale(x, rng), y
 
@@ -191,10 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
     run.save_config(cfg)
     seed = [args.seed, run.epochs_done()]
     if args.feed_workers or keras.backend.backend() != "tensorflow":
-        make = functools.partial(feed_batches, folders=folders, weights=weights, charset_name=cfg.charset,
-                                 chars=cfg.chars, max_len=cfg.max_label, height=cfg.height, width=cfg.width,
-                                 batch=run.batch, pack=args.pack, easy_share=args.easy_share,
-                                 live_share=args.live_share)
+        make = functools.partial(feed_batches, cfg=cfg, folders=folders, weights=weights, batch=run.batch,
+                                 pack=args.pack, easy_share=args.easy_share, live_share=args.live_share)
         train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))])
     else:
         train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch, seed=seed,

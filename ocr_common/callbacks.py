@@ -190,6 +190,11 @@ def worker_run_paths(run: RunPaths, chief: bool, index: int) -> RunPaths:
     return RunPaths(tmp, backup_dir=run.backup / f"worker-{index}")
 
 
+def cosine_lr(base_lr: float, frac: float, min_lr: float = 1e-5) -> float:
+    """The cosine schedule at ``frac`` (0 to 1) of its length: ``base_lr`` down to ``min_lr``."""
+    return min_lr + 0.5 * (base_lr - min_lr) * (1 + math.cos(math.pi * frac))
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Train for ``seconds`` of wall time: no epoch starts that would not end inside the budget, and
     with ``cosine`` the learning rate follows a cosine from ``base_lr`` over the epochs that fit.
@@ -207,7 +212,6 @@ class TimeBudget(keras.callbacks.Callback):
         self.t0 = self.last = None
         self.first_epoch = 0
         self.durations: list[float] = []
-        self.total = 0  # estimated epochs in the budget, counted from first_epoch
 
     def estimate(self, done: int, left: float) -> int:
         """Epochs in the budget: ``done`` plus as many epochs as fit in ``left`` seconds, an epoch
@@ -228,12 +232,12 @@ class TimeBudget(keras.callbacks.Callback):
         else:
             self.durations.append(now - self.last)
         self.last = now
-        done = epoch - self.first_epoch
-        self.total = self.estimate(done, self.seconds - (now - self.t0))
-        if self.cosine:
-            frac = min(1.0, done / max(1, self.total)) if self.durations else 0.0
-            self.model.optimizer.learning_rate = self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (
-                1 + math.cos(math.pi * frac))
+        if self.cosine and self.durations:
+            done = epoch - self.first_epoch
+            total = self.estimate(done, self.seconds - (now - self.t0))
+            self.model.optimizer.learning_rate = cosine_lr(self.base_lr, min(1.0, done / max(1, total)), self.min_lr)
+        elif self.cosine:
+            self.model.optimizer.learning_rate = self.base_lr
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.cosine:
@@ -272,13 +276,11 @@ def standard_callbacks(
     ]
     if time_limit:  # before the CSV log, which then records its learning rate
         cbs.insert(1, TimeBudget(time_limit, base_lr, cosine=lr_schedule == "cosine"))
-    if lr_schedule == "cosine" and time_limit:
-        pass  # TimeBudget runs the cosine over the time instead of the epochs
-    elif lr_schedule == "plateau":
+    if lr_schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=2, min_lr=1e-5))
     elif lr_schedule == "cosine":
-        cbs.append(keras.callbacks.LearningRateScheduler(
-            lambda e: 1e-5 + 0.5 * (base_lr - 1e-5) * (1 + math.cos(math.pi * e / max(1, epochs)))))
+        if not time_limit:  # with a time limit, TimeBudget runs the cosine over the epochs that fit
+            cbs.append(keras.callbacks.LearningRateScheduler(lambda e: cosine_lr(base_lr, e / max(1, epochs))))
     elif lr_schedule == "exp":
         cbs.append(keras.callbacks.LearningRateScheduler(lambda e: base_lr * 0.9**e))
     elif lr_schedule != "none":

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--feed-workers", type=int, default=0,
                    help="processes making batches (ocr_common.feed); 0 = tf.data in one thread, the "
                         "default on TensorFlow; other backends need at least 1 [0]")
+    d.add_argument("--replay", type=int, default=0,
+                   help="with --feed-workers: a pool of this many recent batches fills the trainer's waits "
+                        "for fresh ones (ocr_common.feed), for an accelerator faster than the workers [0]")
+    d.add_argument("--max-reuse", type=float, default=3.0,
+                   help="at most this many replayed batches per fresh one [3]")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -80,6 +85,19 @@ def cer_callback(sets: dict, charset):
                 print(f"\n{name}: CER {m['cer']:.4f}, line accuracy {m['word_accuracy']:.4f}", flush=True)
 
     return CerCallback()
+
+
+def feed_report(stats: dict, replay: int) -> list:
+    """With ``--replay``, a callback printing the fresh and replayed batches so far after every epoch."""
+    if not replay:
+        return []
+    import keras
+
+    class FeedReport(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            print(f"feed: {stats['fresh']} fresh and {stats['replayed']} replayed batches so far", flush=True)
+
+    return [FeedReport()]
 
 
 def generated_sources(charset, cfg, seed, easy_share: float, live_share: float) -> list:
@@ -187,10 +205,12 @@ def main(argv: list[str] | None = None) -> dict:
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
     seed = [args.seed, run.epochs_done()]
+    feed_stats = {"fresh": 0, "replayed": 0}
     if args.feed_workers or keras.backend.backend() != "tensorflow":
         make = functools.partial(feed_batches, cfg=cfg, folders=folders, weights=weights, batch=run.batch,
                                  pack=args.pack, easy_share=args.easy_share, live_share=args.live_share)
-        train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))])
+        train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))],
+                                    replay=args.replay, max_reuse=args.max_reuse, stats=feed_stats)
     else:
         train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch, seed=seed,
                               weights=weights, pack=args.pack,
@@ -200,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,
                    title=f"Chinese line recogniser ({cfg.arch})", monitor="val_cer", mode="min",
                    summary={"arch": cfg.arch, "charset": cfg.charset, "classes": len(cfg.chars) + 1},
-                   metric_callbacks=[cer_callback(sets, charset)])
+                   metric_callbacks=[cer_callback(sets, charset), *feed_report(feed_stats, args.replay)])
 
 
 if __name__ == "__main__":

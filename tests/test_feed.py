@@ -55,3 +55,37 @@ def test_gamma_scale_keeps_ink_and_paper_and_varies_the_middle():
     assert (out[..., 0] == 0).all() and np.allclose(out[..., 2], 1.0)
     mid = out[:, 0, 1]
     assert 0.3 < mid.min() < 0.5 < mid.max() < 0.7  # exp(U(-0.4, 0.4)) around 128/255
+
+
+def slow_batches(seed, *, delay: float = 0.05):
+    import time
+
+    for i in itertools.count():
+        time.sleep(delay)
+        yield np.full((4, 2), seed * 1000 + i, np.int64), np.full(4, seed * 1000 + i, np.int64)
+
+
+def test_replay_fills_waits_from_the_pool_up_to_max_reuse():
+    stats = {}
+    gen = parallel_batches(slow_batches, [1, 2], replay=3, max_reuse=2.0, stats=stats)
+    items = [next(gen) for _ in range(40)]
+    gen.close()
+    assert stats["fresh"] + stats["replayed"] == 40
+    assert stats["replayed"] > 0  # the workers sleep, so waits were filled
+    assert stats["replayed"] <= 2.0 * stats["fresh"]
+    fresh = set()
+    for x, y in items:
+        assert x.shape == (4, 2) and y.shape == (4,)
+        assert (x[:, 0] == y).all() and (x[:, 1] == y).all()  # rows stay whole when mixed
+        if len(set(y.tolist())) == 1 and y[0] not in fresh:
+            fresh.add(int(y[0]))
+        else:  # a replayed batch: every row comes from a batch seen before
+            assert set(y.tolist()) <= fresh
+
+
+def test_without_replay_every_batch_is_fresh():
+    stats = {}
+    gen = parallel_batches(functools.partial(slow_batches, delay=0.01), [3], stats=stats)
+    ys = [int(next(gen)[1][0]) for _ in range(5)]
+    gen.close()
+    assert ys == [3000, 3001, 3002, 3003, 3004] and stats == {"fresh": 5, "replayed": 0}

@@ -357,7 +357,7 @@ def test_bad_input(client, registry, page_png):
 # -- the pipeline's geometry ------------------------------------------------------------------------
 def test_crop_line_levels_a_slanted_line():
     """A black bar drawn at 12 degrees, cropped with its own corners, comes out as a level bar."""
-    from chinese_ocr.predict import crop_line
+    from chinese_ocr.predict import CROP_MARGIN_Y, crop_line
 
     img = np.full((300, 400, 3), 255, np.uint8)
     length, thick, angle = 240.0, 30.0, np.deg2rad(12)
@@ -375,7 +375,7 @@ def test_crop_line_levels_a_slanted_line():
     crop = crop_line(img, quad)
     gray = crop.mean(axis=2)
     dark = gray < 128
-    my = 0.12 * thick  # CROP_MARGIN_Y
+    my = CROP_MARGIN_Y * thick
     assert crop.shape[0] == round(thick + 2 * my) and crop.shape[1] > bare.shape[1]
     cols = np.flatnonzero(dark.any(axis=0))
     assert len(cols) >= length - 4

@@ -87,6 +87,33 @@ def cer_callback(sets: dict, charset):
     return CerCallback()
 
 
+def grow_from(model, cfg, path: str | Path) -> bool:
+    """``--init-from`` a recogniser of another charset (the level-1 model into a GB2312 one, say):
+    its layers copied and its classifier's columns matched by character
+    (:func:`ocr_common.ctc_model.transfer_weights`). False when ``path`` writes the same
+    characters (plain weight loading does then) or has no config beside it."""
+    import keras
+
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.recognize import config_path_for
+    from ocr_common.config import load_config
+    from ocr_common.ctc_model import transfer_weights
+
+    src_json = config_path_for(path)
+    if not Path(path).is_file() or not src_json.is_file():
+        return False
+    src_cfg = load_config(ChineseConfig, src_json)
+    if src_cfg.chars == cfg.chars:
+        return False
+    got = transfer_weights(model, cfg.chars, keras.saving.load_model(path, compile=False), src_cfg.chars)
+    if got["skipped"] or got["layers"] < 2:
+        raise SystemExit(f"--init-from {path}: a {src_cfg.arch} that does not fit this {cfg.arch} "
+                         f"({', '.join(got['skipped']) or 'no layer in common'})")
+    print(f"weights from {path} ({src_cfg.charset}, {len(src_cfg.chars)} characters): {got['layers']} layers, "
+          f"{got['chars_kept']} characters kept, {got['chars_new']} new", flush=True)
+    return True
+
+
 def feed_report(stats: dict, replay: int) -> list:
     """With ``--replay``, a callback printing the fresh and replayed batches so far after every epoch."""
     if not replay:
@@ -204,6 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     with run.scope():
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
+    if args.init_from and not run.epochs_done() and grow_from(model, cfg, args.init_from):
+        args.init_from = None  # copied already
     seed = [args.seed, run.epochs_done()]
     feed_stats = {"fresh": 0, "replayed": 0}
     if args.feed_workers or keras.backend.backend() != "tensorflow":

@@ -39,3 +39,43 @@ def compile_model(model, optimizer: str, lr: float):
     opt.clipnorm = 5.0
     model.compile(optimizer=opt, loss=keras.losses.CTC())
     return model
+
+
+def transfer_weights(model, chars: str, source, source_chars: str) -> dict:
+    """Copy a trained CTC recogniser (``source``, a Keras model writing ``source_chars``) into
+    ``model`` (writing ``chars``), for fine-tuning to another charset: every layer whose name and
+    weight shapes match is copied; the ``logits`` layer's columns are matched by character
+    (blank = class 0, character i = class i + 1), so a grown charset keeps all it could read.
+    A new character starts as the average of the source's characters (mean kernel column and
+    bias): its logit is the mean of theirs, below the best of them, so the grown network reads
+    exactly as the source did until training teaches it the new ones (a random column at a
+    typical bias would win most frames: a trained network's logits for the characters not seen
+    sit far below their biases). Returns counts:
+    ``{"layers": copied, "skipped": [names], "chars_kept": n, "chars_new": n}``."""
+    import numpy as np
+
+    src = {layer.name: layer for layer in source.layers}
+    copied, skipped = 0, []
+    for layer in model.layers:
+        s = src.get(layer.name)
+        if s is None or not layer.weights or layer.name == "logits":
+            continue
+        if [w.shape for w in s.get_weights()] != [w.shape for w in layer.get_weights()]:
+            skipped.append(layer.name)
+            continue
+        layer.set_weights(s.get_weights())
+        copied += 1
+    k_src, b_src = src["logits"].get_weights()
+    k, b = model.get_layer("logits").get_weights()
+    if k.shape[0] != k_src.shape[0]:
+        raise ValueError(f"logits inputs differ: {k_src.shape[0]} features in the source, {k.shape[0]} here")
+    old = {c: i + 1 for i, c in enumerate(source_chars)}
+    pairs = [(0, 0)] + [(i + 1, old[c]) for i, c in enumerate(chars) if c in old]
+    new_idx, old_idx = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    k[:, new_idx], b[new_idx] = k_src[:, old_idx], b_src[old_idx]
+    fresh = np.setdiff1d(np.arange(1, len(chars) + 1), new_idx)
+    if len(fresh):
+        k[:, fresh] = k_src[:, 1:].mean(axis=1, keepdims=True)
+        b[fresh] = b_src[1:].mean()
+    model.get_layer("logits").set_weights([k, b])
+    return {"layers": copied + 1, "skipped": skipped, "chars_kept": len(pairs) - 1, "chars_new": len(fresh)}

@@ -50,3 +50,41 @@ def test_live_share_needs_room_for_the_folders(tmp_path):
         train.main(["--arch", "crnn", "--charset", "GB2312-1", "--base", "8", "--synth-dir", str(tmp_path / "s"),
                     "--n-train", "0", "--n-val", "4", "--plates", str(labelled_folder(tmp_path / "p")),
                     "--live-share", "0.8", "--easy-share", "0.3", "--run-dir", str(tmp_path / "run")])
+
+
+def _toy(chars: str, arch: str = "crnn"):
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.model import build_model
+
+    cfg = ChineseConfig(arch=arch, charset="toy", chars=chars, base=8, bottleneck=16, units=8)
+    return cfg, build_model(cfg)
+
+
+def test_a_grown_charset_keeps_what_the_source_could_read(tmp_path):
+    """--init-from a model of another charset: every layer copied, the classifier's columns
+    matched by character, so the new network's logits for the old characters are the old ones."""
+    import numpy as np
+
+    from chinese_ocr import train
+    from ocr_common.config import save_config
+
+    src_cfg, src = _toy("abc")
+    rng = np.random.default_rng(0)
+    src.set_weights([w + rng.normal(0, 0.1, w.shape).astype(w.dtype) for w in src.get_weights()])
+    src.save(tmp_path / "src.keras")
+    save_config(src_cfg, tmp_path / "src.json")
+
+    cfg, model = _toy("xbca")
+    assert train.grow_from(model, cfg, tmp_path / "src.keras")
+    x = rng.random((2, 32, 48, 1)).astype("float32")
+    old, new = np.asarray(src(x)), np.asarray(model(x))
+    np.testing.assert_allclose(new[..., [0, 4, 2, 3]], old[..., [0, 1, 2, 3]], rtol=1e-4, atol=1e-4)
+    # "x" starts as the average old character: the mean of their logits, never above the best.
+    np.testing.assert_allclose(new[..., 1], old[..., 1:].mean(axis=-1), rtol=1e-4, atol=1e-4)
+    assert (new.argmax(axis=-1) != 1).all()
+
+    same_cfg, same = _toy("abc")
+    assert not train.grow_from(same, same_cfg, tmp_path / "src.keras")  # same characters: plain loading
+    dn_cfg, dn = _toy("xbca", arch="densenet")
+    with pytest.raises(SystemExit, match="does not fit"):
+        train.grow_from(dn, dn_cfg, tmp_path / "src.keras")

@@ -170,9 +170,14 @@ def feed_batches(seed, *, cfg, folders, weights, batch: int, pack: float, easy_s
 
 
 def prepare_plates(plates: str | Path, synth: Path, charset) -> tuple[Path, Path] | None:
-    """The plate split as shards: ``synth/plates-train`` and ``synth/plates-val``."""
+    """The plate split as shards: ``synth/plates-train`` and ``synth/plates-val``, made from the
+    folder once. Finished shards are used without it (a GPU bundle carries the shards alone);
+    ``plates=''`` means no plates."""
     from chinese_ocr.data import folder_shards, plate_split
 
+    made = (synth / "plates-train", synth / "plates-val")
+    if plates and all((d / "done").exists() for d in made):
+        return made
     if not plates or not (Path(plates) / "labels.tsv").is_file():
         return None
     train, val = plate_split(plates)

@@ -88,3 +88,19 @@ def test_a_grown_charset_keeps_what_the_source_could_read(tmp_path):
     dn_cfg, dn = _toy("xbca", arch="densenet")
     with pytest.raises(SystemExit, match="does not fit"):
         train.grow_from(dn, dn_cfg, tmp_path / "src.keras")
+
+
+def test_finished_plate_shards_are_used_without_their_folder(tmp_path):
+    """A GPU bundle carries the plate split as shards only."""
+    import shutil
+
+    from chinese_ocr import train
+    from chinese_ocr.charset import charset_chars
+    from ocr_common.ctc import Charset
+
+    plates, synth, cs = labelled_folder(tmp_path / "plates"), tmp_path / "synth", Charset(charset_chars("GB2312-1"))
+    made = train.prepare_plates(plates, synth, cs)
+    assert made and all((d / "done").exists() for d in made)
+    shutil.rmtree(plates)
+    assert train.prepare_plates(plates, synth, cs) == made
+    assert train.prepare_plates("", synth, cs) is None  # no plates asked for

@@ -33,6 +33,9 @@ PUNCT_SHARE = 0.25  # of lines with a punctuation mark between words
 LATIN_MIXED_SHARE = 0.3  # latin=True: lines with Latin tokens between the Chinese words
 LATIN_TOKEN_P = 0.4  # latin=True: chance that a token of a mixed line is Latin
 ENGLISH_SHARE = 0.06  # latin=True: lines of English words (now and then a Chinese word after them)
+# latin=True: rows of a table of contents or a price list (an entry, dot leaders, a number). Without
+# them the recogniser read a run of leader dots as one "…" (docs/chinese.md, "Next").
+LEADER_SHARE = 0.02
 ENGLISH_WORDS = 20000  # wordfreq's most frequent English words drawn from
 _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", "Python", "email", "http", "www",
                 "com", "cn", "KTV", "VIP", "ID", "No", "Tel", "QQ", "PM", "AM", "km", "kg", "cm", "mm", "mL",
@@ -211,9 +214,19 @@ class TextSampler:
     def word(self, rng: np.random.Generator) -> str:
         return _draw(self.words, self.cum, rng)
 
+    def leader_row(self, rng: np.random.Generator, max_chars: int = 12) -> str:
+        """An entry, three or more leader dots and a page number or price, ``max_chars`` long at
+        most where the number leaves room for three dots."""
+        tail = str(int(rng.integers(1, 400))) if rng.random() < 0.6 else f"{rng.uniform(1, 1000):.2f}"
+        head = self.word(rng)[: max(1, max_chars - len(tail) - 3)]
+        dots = int(rng.integers(3, max(3, max_chars - len(head) - len(tail)) + 1))
+        return head + "." * dots + tail
+
     def line(self, rng: np.random.Generator, min_chars: int = 2, max_chars: int = 12) -> str:
         n = int(rng.integers(min_chars, max_chars + 1))
         r = rng.random()
+        if self.latin is not None and r >= 1 - LEADER_SHARE:
+            return self.leader_row(rng, max_chars)
         if r < UNIFORM_SHARE:
             return "".join(rng.choice(list(self.han), n))
         latin = self.latin

@@ -24,14 +24,17 @@ def _share(texts: list[str], keep) -> float:
 
 
 def test_latin_sampler_draws_the_latin_of_printed_pages():
-    plain = _lines(TextSampler("GB2312-1"))
-    latin = _lines(TextSampler("GB2312-1", latin=True))
+    plain = _lines(TextSampler("GB2312-1"), 1500)
+    latin = _lines(TextSampler("GB2312-1", latin=True), 1500)
     lower = lambda c: c.isascii() and c.islower()  # noqa: E731
     assert _share(latin, lower) >= max(0.08, 5 * _share(plain, lower))
     assert any(re.search(r"[a-z]+@[a-z0-9]+\.com", t) for t in latin)
     assert any(re.search(r"(https?://|www\.)[a-z]", t) for t in latin)
     assert any(re.search(r"\d{4}([-/.])\d\d\1\d\d", t) for t in latin)
     assert any(re.fullmatch(r"[A-Za-z]+( [A-Za-z]+)+", t) for t in latin)  # whole English lines
+    leaders = [t for t in latin if re.fullmatch(r"[^.]+\.{3,}\d+(\.\d\d)?", t)]  # contents / price rows
+    assert 0.005 < len(leaders) / len(latin) < 0.05 and all(len(t) <= 24 for t in leaders)
+    assert not any("..." in t for t in plain)
     assert _share(latin, lambda c: "\u4e00" <= c <= "\u9fff") > 0.6  # still Chinese text first
     cs = Charset(charset_chars("GB2312-1"))
     bad = [t for t in latin if not (t and cs.covers(t) and normalize_text(t) == t)]

@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         sets["eval-fonts"] = (xe, te)
     if not folders:
         raise SystemExit("nothing to train on besides --live-share: give shards, --extra or --plates")
+    if args.replay and not (args.feed_workers or keras.backend.backend() != "tensorflow"):
+        raise SystemExit("--replay replays the batches of --feed-workers: give --feed-workers N too")
     if args.live_share and not 0 < args.live_share + args.easy_share < 1:
         raise SystemExit("--live-share plus --easy-share must stay below 1 (the folders fill the rest)")
     print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {len(shard_files(synth / 'train'))} training shards, "

@@ -52,6 +52,19 @@ def test_live_share_needs_room_for_the_folders(tmp_path):
                     "--live-share", "0.8", "--easy-share", "0.3", "--run-dir", str(tmp_path / "run")])
 
 
+def test_replay_needs_feed_workers(tmp_path):
+    import keras
+
+    from chinese_ocr import train
+
+    if keras.backend.backend() != "tensorflow":  # pragma: no cover - the feed is the only path there
+        pytest.skip("other backends always train from feed workers")
+    with pytest.raises(SystemExit, match="--feed-workers"):
+        train.main(["--arch", "crnn", "--charset", "GB2312-1", "--base", "8", "--synth-dir", str(tmp_path / "s"),
+                    "--n-train", "0", "--n-val", "4", "--plates", str(labelled_folder(tmp_path / "p")),
+                    "--live-share", "0.6", "--replay", "8", "--run-dir", str(tmp_path / "run")])
+
+
 def _toy(chars: str, arch: str = "crnn"):
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.model import build_model

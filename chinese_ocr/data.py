@@ -387,8 +387,16 @@ def pack_rows(x: np.ndarray, y: np.ndarray, n_out: int, rng: np.random.Generator
     max_len = y.shape[1]
     first, last = _extents(x)
     lens = (y > 0).sum(axis=1)
+    widths = (last - first).astype(int)
+    packable = (lens > 0) & (last > first)
     used = np.zeros(n, bool)
     space = charset.encode(" ")[0] if " " in charset.chars else None
+
+    def latin(c: str) -> bool:
+        return space is not None and c.isascii() and c.isalnum()
+
+    starts_latin = np.array([bool(lens[j]) and latin(charset.chars[y[j, 0] - 1]) for j in range(n)], bool)
+    later = np.arange(n)
     xs, ys = [], []
     for i in range(n):
         if len(xs) == n_out:
@@ -397,24 +405,23 @@ def pack_rows(x: np.ndarray, y: np.ndarray, n_out: int, rng: np.random.Generator
             continue
         used[i] = True
         img, lab, end = x[i].copy(), list(y[i, : lens[i]]), int(last[i])
-        while rng.random() < p and n - used.sum() > n_out - len(xs) - 1:  # rows left for the other bases
+        while lab and rng.random() < p and n - used.sum() > n_out - len(xs) - 1:  # rows left for the other bases
+            # The rows that could fit even with the smallest gap, in order; each drawn a gap in turn.
+            joins = starts_latin & latin(charset.chars[lab[-1] - 1])
+            room_ok = end + np.where(joins, 10, 1) + widths <= width - room
+            maybe = np.flatnonzero(packable & ~used & (later > i) & room_ok & (len(lab) + lens + joins <= max_len))
             fits = None
-            for j in range(i + 1, n):
-                if used[j] or lens[j] == 0 or last[j] <= first[j]:
-                    continue
-                a, b = charset.chars[lab[-1] - 1], charset.chars[y[j, 0] - 1]
-                latin = space is not None and a.isascii() and a.isalnum() and b.isascii() and b.isalnum()
-                gap = int(rng.integers(10, 21) if latin else rng.integers(1, 15))
-                w = int(last[j] - first[j])
-                if end + gap + w <= width - room and len(lab) + lens[j] + latin <= max_len:
-                    fits = j, gap, w, latin
+            for j in maybe:
+                gap = int(rng.integers(10, 21) if joins[j] else rng.integers(1, 15))
+                if end + gap + widths[j] <= width - room:
+                    fits = j, gap, int(widths[j]), bool(joins[j])
                     break
             if fits is None:
                 break
-            j, gap, w, latin = fits
+            j, gap, w, sep = fits
             used[j] = True
             img[:, end + gap: end + gap + w] = np.maximum(img[:, end + gap: end + gap + w], x[j, :, first[j]: last[j]])
-            lab += ([space] if latin else []) + list(y[j, : lens[j]])
+            lab += ([space] if sep else []) + list(y[j, : lens[j]])
             end += gap + w
         xs.append(img)
         ys.append(np.pad(np.asarray(lab, np.int32), (0, max_len - len(lab))))

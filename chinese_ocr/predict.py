@@ -208,12 +208,13 @@ class ChinesePredictor:
             (up,), (down,) = self.orientation.read_both([image], self.decoder)
             turned = down.once - up.once > self.orientation.threshold
             first = down if turned else up
+            line = turn_image(image) if turned else image
         else:
             turned = self._is_turned([image])
-            (first,) = self._read([turn_image(image) if turned else image], variants=False)
+            line = turn_image(image) if turned else image
+            (first,) = self._read([line], variants=False)
         if self.recognizer is not None and self.recognizer.variants:  # plates only: stay as quick as RapidOCR
-            (first,) = self.recognizer.refine([turn_image(image) if turned else image], [first], self.decoder,
-                                              unsure=SINGLE_LINE_UNSURE)
+            (first,) = self.recognizer.refine([line], [first], self.decoder, unsure=SINGLE_LINE_UNSURE)
         text, conf = first.text, first.confidence
         box = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         return ChineseResult(text, [LineReading(text, box, conf)] if text else [], turned)

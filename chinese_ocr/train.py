@@ -90,8 +90,9 @@ def cer_callback(sets: dict, charset):
 def grow_from(model, cfg, path: str | Path) -> bool:
     """``--init-from`` a recogniser of another charset (the level-1 model into a GB2312 one, say):
     its layers copied and its classifier's columns matched by character
-    (:func:`ocr_common.ctc_model.transfer_weights`). False when ``path`` writes the same
-    characters (plain weight loading does then) or has no config beside it."""
+    (:func:`ocr_common.ctc_model.transfer_weights`); ``TrainingRun.init_weights`` calls it for a
+    fresh run. False when ``path`` writes the same characters (plain weight loading does then) or
+    has no config beside it."""
     import keras
 
     from chinese_ocr.config import ChineseConfig
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> dict:
         sets["eval-fonts"] = (xe, te)
     if not folders:
         raise SystemExit("nothing to train on besides --live-share: give shards, --extra or --plates")
-    if args.replay and not (args.feed_workers or keras.backend.backend() != "tensorflow"):
+    use_feed = args.feed_workers or keras.backend.backend() != "tensorflow"  # tf.data otherwise
+    if args.replay and not use_feed:
         raise SystemExit("--replay replays the batches of --feed-workers: give --feed-workers N too")
     if args.live_share and not 0 < args.live_share + args.easy_share < 1:
         raise SystemExit("--live-share plus --easy-share must stay below 1 (the folders fill the rest)")
@@ -238,11 +240,9 @@ def main(argv: list[str] | None = None) -> dict:
     with run.scope():
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
-    if args.init_from and not run.epochs_done() and grow_from(model, cfg, args.init_from):
-        args.init_from = None  # copied already
     seed = [args.seed, run.epochs_done()]
     feed_stats = {"fresh": 0, "replayed": 0}
-    if args.feed_workers or keras.backend.backend() != "tensorflow":
+    if use_feed:
         make = functools.partial(feed_batches, cfg=cfg, folders=folders, weights=weights, batch=run.batch,
                                  pack=args.pack, easy_share=args.easy_share, live_share=args.live_share)
         train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))],
@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> dict:
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,
                    title=f"Chinese line recogniser ({cfg.arch})", monitor="val_cer", mode="min",
                    summary={"arch": cfg.arch, "charset": cfg.charset, "classes": len(cfg.chars) + 1},
-                   metric_callbacks=[cer_callback(sets, charset), *feed_report(feed_stats, args.replay)])
+                   metric_callbacks=[cer_callback(sets, charset), *feed_report(feed_stats, args.replay)],
+                   init_load=lambda m, path: grow_from(m, cfg, path))
 
 
 if __name__ == "__main__":

@@ -232,12 +232,10 @@ class TimeBudget(keras.callbacks.Callback):
         else:
             self.durations.append(now - self.last)
         self.last = now
-        if self.cosine and self.durations:
+        if self.cosine:  # the first epoch: done 0 of an estimated 1, the cosine's start (base_lr)
             done = epoch - self.first_epoch
             total = self.estimate(done, self.seconds - (now - self.t0))
             self.model.optimizer.learning_rate = cosine_lr(self.base_lr, min(1.0, done / max(1, total)), self.min_lr)
-        elif self.cosine:
-            self.model.optimizer.learning_rate = self.base_lr
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.cosine:

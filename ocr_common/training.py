@@ -169,14 +169,18 @@ class TrainingRun:
 
         return save_config(cfg, self.run.best.with_suffix(".json"))
 
-    def init_weights(self, model, path: str | Path | None) -> bool:
+    def init_weights(self, model, path: str | Path | None, load=None) -> bool:
         """Load ``path``'s weights into ``model`` before a fresh run (``--init-from``). A run with a
-        finished epoch resumes from its own backup instead, so a restart never falls back to them."""
+        finished epoch resumes from its own backup instead, so a restart never falls back to them.
+        ``load(model, path)``, where given, goes first and returns True when it copied the weights
+        its own way (a recogniser of another charset, say)."""
         if not path or self.epochs_done():
             return False
         path = Path(path)
         if not path.is_file():
             raise SystemExit(f"--init-from {path}: no such file")
+        if load is not None and load(model, path):
+            return True
         try:
             model.load_weights(path)
         except (ValueError, KeyError) as e:
@@ -200,13 +204,14 @@ class TrainingRun:
 
     def fit(self, model, train_ds, val_ds, args: argparse.Namespace, *, n_train: int, title: str = "",
             monitor: str = "val_accuracy", mode: str = "max", summary: dict | None = None,
-            metric_callbacks: list | None = None) -> dict:
+            metric_callbacks: list | None = None, init_load=None) -> dict:
         """Train with the standard callbacks; returns (and writes) the run summary.
 
         ``metric_callbacks`` run first at every epoch end, so a metric they add to the logs (a
-        CER that is no Keras metric, say) can be the ``monitor`` of checkpoints and the CSV log."""
+        CER that is no Keras metric, say) can be the ``monitor`` of checkpoints and the CSV log.
+        ``init_load``: see :meth:`init_weights`."""
         train_ds, steps = self.steps(train_ds, args.steps_per_epoch)
-        self.init_weights(model, getattr(args, "init_from", None))
+        self.init_weights(model, getattr(args, "init_from", None), init_load)
         callbacks = list(metric_callbacks or []) + standard_callbacks(
             self.run, monitor=monitor, mode=mode, lr_schedule=args.lr_schedule, base_lr=args.lr, epochs=args.epochs,
             early_stop_patience=args.early_stop, tensorboard=not args.no_tensorboard, weights_only=args.weights_only,

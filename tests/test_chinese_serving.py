@@ -179,8 +179,10 @@ def predictor(registry):
 
 @pytest.fixture
 def oracle(predictor, monkeypatch):
-    """The detector's network answers the ink's lines (see ``ink_oracle``)."""
+    """The detector's network answers the ink's lines (see ``ink_oracle``); the untrained
+    recogniser's unsure readings are all kept."""
     monkeypatch.setattr(predictor.detector.runtime, "run_images", ink_oracle(predictor.detector.config))
+    monkeypatch.setattr(predictor, "min_confidence", 0.0)
 
 
 def post(client, body: bytes, query: str = "", content_type: str = "image/png"):
@@ -471,5 +473,40 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
         assert sum(read_sizes) == 3 + 3  # each line upright once, and turned once for the vote
         result = predictor.read_page(np.ascontiguousarray(page[::-1, ::-1]))
         assert (result.turned, result.text) == (True, "上\n上\n上")
+    finally:
+        predictor.close()
+
+
+def test_unsure_lines_are_left_out_of_a_page_but_a_single_line_is_answered(models_dir, tmp_path, monkeypatch):
+    """A page keeps the lines read at least ``min_confidence`` surely; ``detect=0`` answers its
+    line however unsure."""
+    from types import SimpleNamespace
+
+    from chinese_ocr.predict import MIN_LINE_CONFIDENCE, ChinesePredictor
+    from chinese_ocr.recognize import LineText
+
+    for name in ("chinese.keras", "chinese.json"):
+        shutil.copy(models_dir / name, tmp_path / name)
+    predictor = ChinesePredictor(tmp_path / "chinese.keras", detector=models_dir / "ctpn.keras", orientation=False)
+    try:
+        assert predictor.min_confidence == MIN_LINE_CONFIDENCE
+        quads = [np.array([[20, 20 + 60 * i], [300, 20 + 60 * i], [300, 52 + 60 * i], [20, 52 + 60 * i]], np.float32)
+                 for i in range(3)]
+        monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
+        sure = iter([0.95, MIN_LINE_CONFIDENCE - 0.01, MIN_LINE_CONFIDENCE] * 2)
+        monkeypatch.setattr(predictor.recognizer, "read",
+                            lambda images, decoder="best-path", variants=None: [LineText("字", next(sure)) for _ in images])
+        result = predictor.read_page(np.full((200, 320), 255, np.uint8))
+        assert [r.confidence for r in result.lines] == [0.95, MIN_LINE_CONFIDENCE]
+        assert result.text == "字\n字"
+        predictor.min_confidence = 0.0
+        assert len(predictor.read_page(np.full((200, 320), 255, np.uint8)).lines) == 3
+
+        monkeypatch.setattr(predictor.recognizer, "refine", lambda images, first, *a, **k: list(first))
+        monkeypatch.setattr(predictor.recognizer, "read",
+                            lambda images, decoder="best-path", variants=None: [LineText("字", 0.1) for _ in images])
+        predictor.min_confidence = MIN_LINE_CONFIDENCE
+        line = predictor.read_line(np.full((32, 120), 255, np.uint8))
+        assert line.text == "字" and line.lines[0].confidence == 0.1
     finally:
         predictor.close()

@@ -150,7 +150,7 @@ class ChinesePredictor:
                  min_confidence: float = MIN_LINE_CONFIDENCE):
         from chinese_ocr.orientation import OrientationClassifier
         from chinese_ocr.recognize import LineRecognizer
-        from ctpn.predict import CTPNDetector
+        from ctpn.predict import FINE_SIDE, CTPNDetector
 
         models_dir = Path(model_path).parent if model_path else Path("models")
         if detector is None:
@@ -160,7 +160,8 @@ class ChinesePredictor:
         opts = {"backend": backend, "onnx_cache_dir": onnx_cache_dir}
         self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms,
                                          variants=variants, **opts) if model_path else None
-        self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
+        self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, fine_side=FINE_SIDE,
+                                     **opts) \
             if detector else None
         if orientation:
             self.orientation = OrientationClassifier(orientation, **opts)

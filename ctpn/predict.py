@@ -8,6 +8,7 @@ pipeline uses :class:`CTPNDetector` directly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,21 @@ import cv2
 import numpy as np
 
 from ctpn.config import CTPNConfig
-from ctpn.preprocess import prepare_page
-from ctpn.textline import TextLine, build_lines, decode_proposals
+from ctpn.preprocess import page_scale, prepare_page
+from ctpn.textline import TextLine, build_lines, decode_proposals, quad_overlap, reading_order
 from ocr_common.config import load_config
 
 DEFAULT_MODEL = "models/ctpn.keras"
 SCORE_THRESHOLD = 0.7  # proposals below this never join a line (the paper's 0.7)
+# A page larger than the training size (the config's max_side, 960) is read twice: scaled down to
+# that size, where the network saw its text, and at up to FINE_SIDE, where small text keeps the
+# height of the anchors (11 px and up; scaled down to 960, a screenshot's 20 px lines fall under
+# them and whole paragraphs are lost). Lines under SPLIT_HEIGHT px high at the training size come
+# from the fine pass, the others from the coarse one (a big sign read at 1920 px outgrows the
+# tallest anchor, 134 px). Picked on rendered pages tiled 2 x 2 (small text on a large image) and
+# enlarged 2.5 times (large text): docs/chinese.md, "Pipeline".
+FINE_SIDE = 1920
+SPLIT_HEIGHT = 15.0
 
 
 @dataclass
@@ -50,11 +60,13 @@ class CTPNDetector:
     ``model_path``: an inference model or a training checkpoint (cut to its inference outputs on
     load); its config is the ``.json`` beside it unless ``config`` is given. ``model``: an in-memory
     Keras model instead of loading one (training's F-measure callback); ``model_path`` then only
-    names it. Pages of any size run at their own (stride-padded, white) size."""
+    names it. Pages run at their own (stride-padded, white) size up to the config's ``max_side``;
+    a larger page is read scaled down to it and, with ``fine_side`` (the server's default:
+    :data:`FINE_SIDE`), again at up to that size (:func:`merge_scales`)."""
 
     def __init__(self, model_path: str | Path | None = None, config: CTPNConfig | None = None, *, model=None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
-                 onnx_cache_dir: str | Path | None = None):
+                 onnx_cache_dir: str | Path | None = None, fine_side: int | None = None):
         from ctpn.model import inference_model
         from ocr_common.runtime import ModelRuntime
 
@@ -65,6 +77,7 @@ class CTPNDetector:
                 raise ValueError("an in-memory model needs its config")
             config = load_config(CTPNConfig, config_path_for(model_path))
         self.config = config
+        self.fine_side = fine_side
         if model is None:
             from ocr_common.export import load_keras_model
 
@@ -87,17 +100,56 @@ class CTPNDetector:
         pixels of that image."""
         if not images:
             return []
-        prepared = [prepare_page(im, self.config)[0] for im in images]
+        coarse = self._detect(images, self.config, score_threshold)
+        fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side or 0)
+        big = [i for i, im in enumerate(images) if max(np.shape(im)[:2]) > self.config.max_side]
+        if fine_cfg.max_side <= self.config.max_side or not big:
+            return coarse
+        fine = self._detect([images[i] for i in big], fine_cfg, score_threshold)
+        for i, lines in zip(big, fine):
+            h, w = np.shape(images[i])[:2]
+            coarse[i] = merge_scales(coarse[i], lines, page_scale(h, w, self.config))
+        return coarse
+
+    def _detect(self, images: list[np.ndarray], cfg: CTPNConfig, score_threshold: float) -> list[list[TextLine]]:
+        prepared = [prepare_page(im, cfg)[0] for im in images]
         out = []
         for image, x, res in zip(images, prepared, self.runtime.run_images(prepared)):
             prob, reg, side = res.outputs
-            boxes, scores, offsets = decode_proposals(prob, reg, side, self.config, score_threshold)
-            lines = build_lines(boxes, scores, offsets, x.shape, self.config)
+            boxes, scores, offsets = decode_proposals(prob, reg, side, cfg, score_threshold)
+            lines = build_lines(boxes, scores, offsets, x.shape, cfg)
             out.append(to_original(lines, x.shape, np.shape(image)))
         return out
 
     def predict(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[DetectionResult]:
         return [DetectionResult(lines) for lines in self.detect(images, score_threshold)]
+
+
+def line_height(line: TextLine) -> float:
+    """Mean length of a line's left and right edges."""
+    tl, tr, br, bl = np.asarray(line.box, np.float64)
+    return float((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
+
+
+def merge_scales(coarse: list[TextLine], fine: list[TextLine], coarse_scale: float,
+                 split_height: float = SPLIT_HEIGHT, max_overlap: float = 0.2) -> list[TextLine]:
+    """One page's lines found at the training size (``coarse``, the page scaled by ``coarse_scale``)
+    and larger (``fine``), both in the page's pixels -> its lines, reading order: every coarse line
+    ``split_height`` px high or more at the training size, and the fine lines under that height
+    with no more than ``max_overlap`` of their area on one of those (a large line's pieces, found
+    at the fine size, stay out)."""
+    large = [t for t in coarse if line_height(t) * coarse_scale >= split_height]
+    small = []
+    for t in fine:
+        if line_height(t) * coarse_scale >= split_height:
+            continue
+        on = 0.0
+        for k in large:
+            inter, area_t, _ = quad_overlap(t.box, k.box)
+            on = max(on, inter / area_t if area_t > 0 else 1.0)
+        if on <= max_overlap:
+            small.append(t)
+    return reading_order(large + small)
 
 
 def to_original(lines: list[TextLine], run_shape: tuple[int, ...], shape: tuple[int, ...]) -> list[TextLine]:
@@ -138,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                     "[%(default)s]")
     ap.add_argument("--threshold", type=float, default=SCORE_THRESHOLD, help="proposal score threshold [%(default)s]")
     ap.add_argument("--backend", default=None, choices=("tf", "onnx"), help="[onnx when installed, else tf]")
+    ap.add_argument("--fine-side", type=int, default=FINE_SIDE, help="a page larger than the training size is "
+                    "read again at up to this long side; 0: not [%(default)s]")
     ap.add_argument("--out-dir", default=None, help="write <name>.png with the lines drawn here")
     args = ap.parse_args(argv)
-    detector = CTPNDetector(args.model, backend=args.backend)
+    detector = CTPNDetector(args.model, backend=args.backend, fine_side=args.fine_side)
 
     def show(path: str, image: np.ndarray) -> None:
         result = detector.predict([image], args.threshold)[0]

@@ -477,19 +477,21 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
         predictor.close()
 
 
-def test_unsure_lines_are_left_out_of_a_page_but_a_single_line_is_answered(models_dir, tmp_path, monkeypatch):
-    """A page keeps the lines read at least ``min_confidence`` surely; ``detect=0`` answers its
-    line however unsure."""
+def test_a_page_is_read_at_the_serving_size_and_unsure_lines_left_out(models_dir, tmp_path, monkeypatch):
+    """A large page is detected again at up to ``FINE_SIDE``; a page keeps the lines read at least
+    ``min_confidence`` surely; ``detect=0`` answers its line however unsure."""
     from types import SimpleNamespace
 
     from chinese_ocr.predict import MIN_LINE_CONFIDENCE, ChinesePredictor
     from chinese_ocr.recognize import LineText
+    from ctpn.predict import FINE_SIDE
 
     for name in ("chinese.keras", "chinese.json"):
         shutil.copy(models_dir / name, tmp_path / name)
     predictor = ChinesePredictor(tmp_path / "chinese.keras", detector=models_dir / "ctpn.keras", orientation=False)
     try:
         assert predictor.min_confidence == MIN_LINE_CONFIDENCE
+        assert predictor.detector.fine_side == FINE_SIDE  # a large page is read at more than the training size
         quads = [np.array([[20, 20 + 60 * i], [300, 20 + 60 * i], [300, 52 + 60 * i], [20, 52 + 60 * i]], np.float32)
                  for i in range(3)]
         monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])

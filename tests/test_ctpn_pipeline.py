@@ -245,6 +245,41 @@ def test_detector_maps_lines_back_to_original_pixels(tiny_model_file, monkeypatc
     d = result.to_dict()
     assert d["lines"][0]["box"] == [[320.0, 160.0], [640.0, 160.0], [640.0, 192.0], [320.0, 192.0]]
 
+    # fine_side given: a page over the training size is read again at up to that size. The stub
+    # answers the same 16 px line on either: on the page, 32 px high from the coarse pass (16 at the
+    # training size: large, kept) and 16 px from the fine one (8 there: small, kept, elsewhere).
+    det = CTPNDetector(tiny_model_file, cfg, backend="tf", fine_side=1280)
+    assert det.config == cfg and det.fine_side == 1280
+    monkeypatch.setattr(det.runtime, "run_images", stub)
+    seen.clear()
+    small, large = det.detect([np.full((640, 1280, 3), 255, np.uint8)])[0]  # reading order
+    assert seen == [(320, 640, 3), (640, 1280, 3)]
+    np.testing.assert_allclose(small.box, _rect(160, 80, 320, 96), atol=1e-3)
+    np.testing.assert_allclose(large.box, _rect(320, 160, 640, 192), atol=1e-3)
+    seen.clear()
+    assert len(det.detect([np.full((320, 640, 3), 255, np.uint8)])[0]) == 1  # within the training size: once
+    assert seen == [(320, 640, 3)]
+
+
+def test_merge_scales_takes_large_lines_from_the_coarse_pass_and_small_ones_from_the_fine():
+    from ctpn.predict import SPLIT_HEIGHT, merge_scales
+    from ctpn.textline import TextLine
+
+    def line(x0, y0, x1, y1):
+        return TextLine(box=_rect(x0, y0, x1, y1), score=0.95, n=5)
+
+    scale = 0.5  # the coarse pass read the page at half size: heights count half
+    tall = 2 * SPLIT_HEIGHT + 10  # page pixels: large at the training size
+    short = 2 * SPLIT_HEIGHT - 4  # small there
+    heading = line(100, 20, 900, 20 + tall)
+    coarse = [heading, line(100, 300, 500, 300 + short)]  # the small one is dropped: the fine pass reads it
+    body = [line(100, 300, 700, 300 + short), line(100, 360, 700, 360 + short)]
+    piece = line(120, 25, 400, 25 + short)  # part of the heading, found again at the fine size
+    big = line(100, 600, 900, 600 + tall)  # large: the coarse pass's business
+    merged = merge_scales(coarse, [piece, *body, big], scale)
+    assert [m.box.tolist() for m in merged] == [t.box.tolist() for t in (heading, *body)]
+    assert merge_scales([], [], scale) == []
+
 
 def test_predict_cli_prints_lines_and_draws_them(tiny_model_file, tmp_path, capsys):
     import cv2

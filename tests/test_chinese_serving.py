@@ -358,8 +358,9 @@ def test_bad_input(client, registry, page_png):
 
 # -- the pipeline's geometry ------------------------------------------------------------------------
 def test_crop_line_levels_a_slanted_line():
-    """A black bar drawn at 12 degrees, cropped with its own corners, comes out as a level bar."""
-    from chinese_ocr.predict import CROP_MARGIN_Y, crop_line
+    """A black bar drawn at 12 degrees, cropped with its own corners, comes out as a level bar; a
+    crop lower than ``CROP_MIN_HEIGHT`` comes out enlarged to it."""
+    from chinese_ocr.predict import CROP_MARGIN_Y, CROP_MIN_HEIGHT, crop_line
 
     img = np.full((300, 400, 3), 255, np.uint8)
     length, thick, angle = 240.0, 30.0, np.deg2rad(12)
@@ -369,12 +370,12 @@ def test_crop_line_levels_a_slanted_line():
     cv2.fillPoly(img, [np.round(quad * 16).astype(np.int32)], (0, 0, 0), cv2.LINE_AA, shift=4)
 
     # Without a margin the crop is the bar itself: dark all over.
-    bare = crop_line(img, quad, margin_y=0, margin_x=0)
+    bare = crop_line(img, quad, margin_y=0, margin_x=0, min_height=0)
     assert abs(bare.shape[1] - length) <= 2 and abs(bare.shape[0] - thick) <= 2
     assert (bare[2:-2, 2:-2] < 64).all()
 
     # With the default margins: paper above and below, and the bar level, the same rows dark in every column.
-    crop = crop_line(img, quad)
+    crop = crop_line(img, quad, min_height=0)
     gray = crop.mean(axis=2)
     dark = gray < 128
     my = CROP_MARGIN_Y * thick
@@ -387,6 +388,14 @@ def test_crop_line_levels_a_slanted_line():
     assert np.ptp(tops) <= 1 and np.ptp(bottoms) <= 1  # level: a slant of 12 degrees would move them ~50 px
     assert abs(tops.mean() - my) <= 1.5 and abs(bottoms.mean() - (crop.shape[0] - 1 - my)) <= 1.5
     assert (gray[: int(my) - 1] > 200).all() and (gray[-(int(my) - 1):] > 200).all()
+
+    # At the default size the same crop, enlarged: CROP_MIN_HEIGHT high, its shape and darkness kept.
+    assert crop.shape[0] < CROP_MIN_HEIGHT
+    big = crop_line(img, quad)
+    zoom = CROP_MIN_HEIGHT / crop.shape[0]
+    assert big.shape[0] == CROP_MIN_HEIGHT and abs(big.shape[1] - crop.shape[1] * zoom) <= 2
+    small = cv2.resize(big, crop.shape[1::-1], interpolation=cv2.INTER_AREA).mean(axis=2)
+    assert np.abs(small - gray).mean() < 8
 
 
 def test_turn_quads_maps_corners_to_the_opposite_ones_and_twice_is_identity():

@@ -27,6 +27,7 @@ import numpy as np
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.orientation import RecognizerOrientation, turn_image
 from chinese_ocr.recognize import LineText
+from ctpn.textline import quad_height
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def crop_line(image: np.ndarray, quad: np.ndarray, margin_y: float = CROP_MARGIN
     q = np.asarray(quad, np.float32)
     tl, tr, br, bl = q
     w = max(2.0, (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2)
-    h = max(2.0, (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
+    h = max(2.0, quad_height(q))
     u = ((tr - tl) + (br - bl)) / 2
     u /= max(np.linalg.norm(u), 1e-6)
     v = np.array([-u[1], u[0]], np.float32)  # down the page, perpendicular to the line

@@ -18,7 +18,7 @@ import numpy as np
 
 from ctpn.config import CTPNConfig
 from ctpn.preprocess import page_scale, prepare_page
-from ctpn.textline import TextLine, build_lines, decode_proposals, quad_overlap, reading_order
+from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, quad_overlap, reading_order
 from ocr_common.config import load_config
 
 DEFAULT_MODEL = "models/ctpn.keras"
@@ -125,12 +125,6 @@ class CTPNDetector:
         return [DetectionResult(lines) for lines in self.detect(images, score_threshold)]
 
 
-def line_height(line: TextLine) -> float:
-    """Mean length of a line's left and right edges."""
-    tl, tr, br, bl = np.asarray(line.box, np.float64)
-    return float((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
-
-
 def merge_scales(coarse: list[TextLine], fine: list[TextLine], coarse_scale: float,
                  split_height: float = SPLIT_HEIGHT, max_overlap: float = 0.2) -> list[TextLine]:
     """One page's lines found at the training size (``coarse``, the page scaled by ``coarse_scale``)
@@ -138,10 +132,10 @@ def merge_scales(coarse: list[TextLine], fine: list[TextLine], coarse_scale: flo
     ``split_height`` px high or more at the training size, and the fine lines under that height
     with no more than ``max_overlap`` of their area on one of those (a large line's pieces, found
     at the fine size, stay out)."""
-    large = [t for t in coarse if line_height(t) * coarse_scale >= split_height]
+    large = [t for t in coarse if quad_height(t.box) * coarse_scale >= split_height]
     small = []
     for t in fine:
-        if line_height(t) * coarse_scale >= split_height:
+        if quad_height(t.box) * coarse_scale >= split_height:
             continue
         on = 0.0
         for k in large:

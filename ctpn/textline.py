@@ -296,6 +296,12 @@ def _hull(q: np.ndarray) -> np.ndarray:
     return cv2.convexHull(np.asarray(q, np.float32).reshape(-1, 2))
 
 
+def quad_height(q: np.ndarray) -> float:
+    """Mean length of a quad's left and right edges (``(4, 2)``: tl, tr, br, bl)."""
+    tl, tr, br, bl = np.asarray(q, np.float64)
+    return float((np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2)
+
+
 def quad_overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """``(intersection, area of a, area of b)`` of two quads (each ``(4, 2)``; their convex hulls)."""
     ha, hb = _hull(a), _hull(b)

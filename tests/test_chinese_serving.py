@@ -505,8 +505,11 @@ def test_a_page_is_read_at_the_serving_size_and_unsure_lines_left_out(models_dir
                  for i in range(3)]
         monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
         sure = iter([0.95, MIN_LINE_CONFIDENCE - 0.01, MIN_LINE_CONFIDENCE] * 2)
-        monkeypatch.setattr(predictor.recognizer, "read",
-                            lambda images, decoder="best-path", variants=None: [LineText("字", next(sure)) for _ in images])
+
+        def read(images, decoder="best-path", variants=None):
+            return [LineText("字", next(sure)) for _ in images]
+
+        monkeypatch.setattr(predictor.recognizer, "read", read)
         result = predictor.read_page(np.full((200, 320), 255, np.uint8))
         assert [r.confidence for r in result.lines] == [0.95, MIN_LINE_CONFIDENCE]
         assert result.text == "字\n字"

@@ -18,7 +18,7 @@ import numpy as np
 
 from ctpn.config import CTPNConfig
 from ctpn.preprocess import page_scale, prepare_page
-from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, quad_overlap, reading_order
+from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, reading_order, share_inside
 from ocr_common.config import load_config
 
 DEFAULT_MODEL = "models/ctpn.keras"
@@ -133,16 +133,8 @@ def merge_scales(coarse: list[TextLine], fine: list[TextLine], coarse_scale: flo
     with no more than ``max_overlap`` of their area on one of those (a large line's pieces, found
     at the fine size, stay out)."""
     large = [t for t in coarse if quad_height(t.box) * coarse_scale >= split_height]
-    small = []
-    for t in fine:
-        if quad_height(t.box) * coarse_scale >= split_height:
-            continue
-        on = 0.0
-        for k in large:
-            inter, area_t, _ = quad_overlap(t.box, k.box)
-            on = max(on, inter / area_t if area_t > 0 else 1.0)
-        if on <= max_overlap:
-            small.append(t)
+    small = [t for t in fine if quad_height(t.box) * coarse_scale < split_height and
+             share_inside(t, large) <= max_overlap]
     return reading_order(large + small)
 
 

@@ -171,13 +171,19 @@ def drop_contained(lines: list[TextLine], max_inside: float = LINE_MAX_INSIDE) -
     line already kept (>= 1: keep all)."""
     kept: list[TextLine] = []
     for t in sorted(lines, key=lambda t: -float(np.ptp(t.box[:, 0]))):
-        inside = 0.0
-        for k in kept:
-            inter, area_t, _ = quad_overlap(t.box, k.box)
-            inside = max(inside, inter / area_t if area_t > 0 else 1.0)
-        if inside <= max_inside:
+        if share_inside(t, kept) <= max_inside:
             kept.append(t)
     return kept
+
+
+def share_inside(line: TextLine, others: Sequence[TextLine]) -> float:
+    """The largest share of ``line``'s area lying on one of ``others`` (0 with none; 1 for a line
+    of no area that touches one)."""
+    share = 0.0
+    for k in others:
+        inter, area, _ = quad_overlap(line.box, k.box)
+        share = max(share, inter / area if area > 0 else 1.0)
+    return share
 
 
 # Reading order (reading_order): a gutter is an empty vertical strip at least GUTTER_MIN line

@@ -264,6 +264,9 @@ def standard_callbacks(
     """The callback list every task trains with (see module docstring). ``time_limit`` > 0
     (seconds) adds :class:`TimeBudget`."""
     check_writable(run.root)
+    # Made here, not by BackupAndRestore at the first epoch's end: it checks, then creates, and a
+    # second worker making <run>/backup/worker-1 in between makes the chief's makedirs fail.
+    run.backup.mkdir(parents=True, exist_ok=True)
     cbs: list[keras.callbacks.Callback] = [
         # BackupAndRestore first: on resume it restores weights + optimizer + epoch before
         # the other callbacks see the first epoch.

@@ -267,3 +267,15 @@ def test_time_budget_replaces_the_epoch_cosine(tmp_path):
     cbs = standard_callbacks(RunPaths(tmp_path / "r"), lr_schedule="cosine", tensorboard=False, time_limit=60)
     assert sum(isinstance(c, TimeBudget) for c in cbs) == 1
     assert not any(type(c).__name__ == "LearningRateScheduler" for c in cbs)
+
+
+def test_the_backup_folder_exists_before_training(tmp_path):
+    """Keras' BackupAndRestore checks for its folder and then makes it at an epoch's end; a second
+    worker making ``backup/worker-1`` in between failed the chief (FileExistsError). The callbacks
+    make the folder up front, and again without complaint."""
+    from ocr_common.callbacks import RunPaths, standard_callbacks
+
+    run = RunPaths(tmp_path / "r")
+    for _ in range(2):
+        standard_callbacks(run, tensorboard=False)
+        assert run.backup.is_dir()

@@ -1,5 +1,5 @@
-"""The Chinese page pipeline: detect lines (CTPN) -> crop (deskewed, with a margin) -> orientation
--> recognise -> lines in reading order.
+"""The Chinese page pipeline: detect lines (CTPN; a large page at two scales) -> crop (deskewed,
+with a margin) -> orientation -> recognise -> lines in reading order, the unsure ones left out.
 
 ``python -m chinese_ocr.predict IMAGE... [--models models] [--no-detect]`` prints each image's
 text. The server uses :class:`ChinesePredictor` for ``POST /predict/chinese``.
@@ -160,7 +160,7 @@ class ChinesePredictor:
                  min_confidence: float = MIN_LINE_CONFIDENCE):
         from chinese_ocr.orientation import OrientationClassifier
         from chinese_ocr.recognize import LineRecognizer
-        from ctpn.predict import FINE_SIDE, CTPNDetector
+        from ctpn.predict import CTPNDetector
 
         models_dir = Path(model_path).parent if model_path else Path("models")
         if detector is None:
@@ -170,8 +170,7 @@ class ChinesePredictor:
         opts = {"backend": backend, "onnx_cache_dir": onnx_cache_dir}
         self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms,
                                          variants=variants, **opts) if model_path else None
-        self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, fine_side=FINE_SIDE,
-                                     **opts) \
+        self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
             if detector else None
         if orientation:
             self.orientation = OrientationClassifier(orientation, **opts)

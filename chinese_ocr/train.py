@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = compile_model(build_model(cfg), args.optimizer, args.lr)
     run.save_config(cfg)
     seed = [args.seed, run.epochs_done()]
-    feed_stats = {"fresh": 0, "replayed": 0}
+    feed_stats: dict = {}  # parallel_batches counts fresh and replayed batches here
     if use_feed:
         make = functools.partial(feed_batches, cfg=cfg, folders=folders, weights=weights, batch=run.batch,
                                  pack=args.pack, easy_share=args.easy_share, live_share=args.live_share)

@@ -61,12 +61,12 @@ class CTPNDetector:
     load); its config is the ``.json`` beside it unless ``config`` is given. ``model``: an in-memory
     Keras model instead of loading one (training's F-measure callback); ``model_path`` then only
     names it. Pages run at their own (stride-padded, white) size up to the config's ``max_side``;
-    a larger page is read scaled down to it and, with ``fine_side`` (the server's default:
-    :data:`FINE_SIDE`), again at up to that size (:func:`merge_scales`)."""
+    a larger page is read scaled down to it and again at up to ``fine_side`` (:data:`FINE_SIDE`;
+    None or 0: not), the two merged by :func:`merge_scales`."""
 
     def __init__(self, model_path: str | Path | None = None, config: CTPNConfig | None = None, *, model=None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
-                 onnx_cache_dir: str | Path | None = None, fine_side: int | None = None):
+                 onnx_cache_dir: str | Path | None = None, fine_side: int | None = FINE_SIDE):
         from ctpn.model import inference_model
         from ocr_common.runtime import ModelRuntime
 
@@ -101,10 +101,11 @@ class CTPNDetector:
         if not images:
             return []
         coarse = self._detect(images, self.config, score_threshold)
-        fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side or 0)
-        big = [i for i, im in enumerate(images) if max(np.shape(im)[:2]) > self.config.max_side]
-        if fine_cfg.max_side <= self.config.max_side or not big:
+        side = self.config.max_side
+        big = [i for i, im in enumerate(images) if max(np.shape(im)[:2]) > side]
+        if not big or (self.fine_side or 0) <= side:
             return coarse
+        fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side)
         fine = self._detect([images[i] for i in big], fine_cfg, score_threshold)
         for i, lines in zip(big, fine):
             h, w = np.shape(images[i])[:2]

@@ -224,7 +224,7 @@ def test_detector_maps_lines_back_to_original_pixels(tiny_model_file, monkeypatc
     from ocr_common.runtime import ImageResult
 
     cfg = CTPNConfig(base=4, rnn_units=4, fc_units=8, max_side=640)
-    det = CTPNDetector(tiny_model_file, cfg, backend="tf")
+    det = CTPNDetector(tiny_model_file, cfg, backend="tf", fine_side=None)
     seen = []
 
     def stub(images):

@@ -3,7 +3,8 @@
 ``GB2312`` (default): the 6,763 Chinese characters of GB 2312 (level 1, 3,755 common ones
 ordered by pinyin, then level 2, 3,008 ordered by radical), enumerated from Python's ``gb2312``
 codec; then ASCII letters and digits and common Chinese and Latin punctuation. ``GB2312-1`` is
-the smaller level-1 set. Class 0 of a model is the CTC blank (:data:`ocr_common.ctc.BLANK`);
+the smaller level-1 set; ``plates`` the 71 characters of a licence plate (a plate reader's).
+Class 0 of a model is the CTC blank (:data:`ocr_common.ctc.BLANK`);
 character ``i`` of the string is class ``i + 1``. The string is saved in the model config beside
 the weights, so a model always decodes with the charset it was trained with.
 """
@@ -19,6 +20,8 @@ from functools import cache
 CHINESE_PUNCT = "，。、；：？！“”‘’（）《》【】—…·￥%"
 LATIN_PUNCT = ".,;:?!'\"()[]-+*/=&#@_<>%$~±°×÷℃"
 LEVELS = {"GB2312": (0xB0, 0xF7), "GB2312-1": (0xB0, 0xD7)}
+PLATES = "plates"  # a licence-plate reader's characters (chinese_ocr.plates)
+CHARSETS = (*LEVELS, PLATES)
 
 
 def gb2312_chars(last_row: int = 0xF7) -> str:
@@ -35,10 +38,15 @@ def gb2312_chars(last_row: int = 0xF7) -> str:
 
 @cache
 def charset_chars(name: str = "GB2312") -> str:
-    """The characters of charset ``name`` (``GB2312`` or ``GB2312-1``), blank not included. The
-    space is a character: it separates Latin words in mixed lines."""
+    """The characters of charset ``name`` (``GB2312``, ``GB2312-1`` or ``plates``), blank not
+    included. The space is a character: it separates Latin words in mixed lines. ``plates`` is
+    what a plate says: the provinces, letters, digits and use marks of :mod:`chinese_ocr.plates`."""
+    if name == PLATES:
+        from chinese_ocr.plates import PROVINCES, SERIAL, USE_MARKS
+
+        return PROVINCES + SERIAL + USE_MARKS
     if name not in LEVELS:
-        raise ValueError(f"unknown charset {name!r}; choose one of {list(LEVELS)}")
+        raise ValueError(f"unknown charset {name!r}; choose one of {list(CHARSETS)}")
     chars = gb2312_chars(LEVELS[name][1]) + string.ascii_letters + string.digits + CHINESE_PUNCT + LATIN_PUNCT + " "
     seen: dict[str, None] = {}
     for c in chars:

@@ -451,10 +451,15 @@ def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset,
     short lines share a row (:func:`pack_rows` with ``p=pack``); rows drawn but not packed wait
     for the next batch. ``generated``: ``(source, share)`` pairs of endless row sources with
     ``take(n) -> (x, y)`` (e.g. :class:`chinese_ocr.glyphs.EasyLines`) that fill ``share`` of every
-    batch; the folders share the rest by ``weights``."""
+    batch; the folders share the rest by ``weights``. Without folders the generated sources fill
+    the batches between them, in proportion to their shares."""
     rng = np.random.default_rng(seed)
     folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
-    if weights is None:
+    if not folders:
+        if not generated:
+            raise ValueError("no shard folder and no generated source to draw rows from")
+        streams, w = [], np.zeros(0)
+    elif weights is None:
         streams, w = [_RowStream(folders, charset, max_len, rng)], np.ones(1)
     else:
         if len(weights) != len(folders):
@@ -465,10 +470,11 @@ def iterate_shards(folders: str | Path | Sequence[str | Path], charset: Charset,
         streams = [_RowStream([f], charset, max_len, rng) for f in folders]
     if generated:
         share = np.array([float(g[1]) for g in generated])
-        if (share < 0).any() or share.sum() >= 1:
-            raise ValueError(f"generated shares must be >= 0 and sum below 1, got {list(share)}")
+        if (share < 0).any() or share.sum() >= (1 if folders else 1 + 1e-9) or (not folders and share.sum() <= 0):
+            raise ValueError(f"generated shares must be >= 0 and sum below 1 (at most 1 without folders), "
+                             f"got {list(share)}")
         streams += [g[0] for g in generated]
-        w = np.concatenate([w / w.sum() * (1 - share.sum()), share])
+        w = np.concatenate([w / w.sum() * (1 - share.sum()), share]) if folders else share / share.sum()
     left_x = left_y = None  # rows drawn but not packed into the last batch
     while True:
         # Packing draws enough rows for a full batch however many get packed (2 x batch with the

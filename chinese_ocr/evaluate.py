@@ -30,6 +30,7 @@ from chinese_ocr.recognize import DECODERS, LineRecognizer
 from ocr_common.ctc import text_metrics
 
 SHIPPED_NAME = "chinese"
+PLATE_NAME = "chinese_plates"  # the plate reader's manifest entry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="[all]")
     d.add_argument("--no-variants", action="store_true",
                    help="read each line once, not three ways (chinese_ocr.preprocess.reading_variants)")
+    d.add_argument("--plate-model", default=None,
+                   help="plate reader for the lines that look like plates (chinese_ocr.recognize) [the manifest's "
+                        f"{PLATE_NAME} beside --model; '' for none]")
     d.add_argument("--out-dir", default="runs/zh-eval", help="metrics.json and sheets [runs/zh-eval]")
     d.add_argument("--publish", default=None, metavar="MODELS_DIR", help="ship --model into this folder")
     return ap
@@ -101,13 +105,18 @@ def sheet(images: list[np.ndarray], truths: list[str], preds: list[str], path: P
                          font_file=str(FONT_ROOT / TRAIN_FACES[0].path))
 
 
-def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+def _sets(args, charset, plate_reader: bool = False) -> dict[str, tuple[list[np.ndarray], list[str]]]:
+    """The sets to read: the synthetic held-out lines (a plate reader: plates in the held-out face,
+    as its training run measured them), the plates' validation split, ``--zh-dev``, ``--folder``."""
     from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
-    from chinese_ocr.synth import render_heldout
+    from chinese_ocr.synth import render_heldout, rendered_plates
     from ocr_common.shards import shard_files
 
     sets: dict[str, tuple[list[np.ndarray], list[str]]] = {}
-    for name, folder in render_heldout(args.synth_dir, args.n_synth).items():
+    if plate_reader:
+        x, texts = rendered_plates(args.n_synth)
+        sets["heldout-plates"] = ([255 - im for im in x], texts)
+    for name, folder in ({} if plate_reader else render_heldout(args.synth_dir, args.n_synth)).items():
         x, texts, _ = load_shards(shard_files(folder), args.n_synth)
         sets[name] = ([255 - im for im in x], texts)  # back to dark ink on paper, as a photo is
     if args.plates and (Path(args.plates) / "labels.tsv").is_file():
@@ -127,11 +136,26 @@ def _sets(args, charset) -> dict[str, tuple[list[np.ndarray], list[str]]]:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    from chinese_ocr.charset import PLATES
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.predict import companion
+    from chinese_ocr.recognize import config_path_for
+    from ocr_common.config import load_config
+
     model_path = inference_file(args.model)
-    rec = LineRecognizer(model_path, variants=not args.no_variants)
+    plate_reader = load_config(ChineseConfig, config_path_for(model_path)).charset == PLATES
+    plates = args.plate_model
+    if plates is None:
+        plates = None if plate_reader else companion(Path(args.model).parent, PLATE_NAME)
+    elif plate_reader and plates:
+        raise SystemExit("--model is a plate reader itself: leave out --plate-model")
+    if plates:
+        print(f"plate reader: {plates}", flush=True)
+    rec = LineRecognizer(model_path, variants=not args.no_variants,
+                         plate_model=inference_file(plates) if plates else None)
     out_dir = Path(args.out_dir)
     results: dict[str, dict[str, dict]] = {}
-    for name, (images, truths) in _sets(args, rec.charset).items():
+    for name, (images, truths) in _sets(args, rec.charset, plate_reader).items():
         print(f"\n{name}: {len(images)} lines", flush=True)
         results[name] = evaluate_lines(rec, images, truths, args.decoders)
         best = next(iter(results[name].values()))
@@ -145,23 +169,26 @@ def main(argv: list[str] | None = None) -> dict:
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     print(f"\nmetrics and sheets in {out_dir}")
     if args.publish:
-        publish(args, rec, summary)
+        publish(args, rec, summary, plate_reader)
     return summary
 
 
-def publish(args, rec: LineRecognizer, summary: dict) -> None:
+def publish(args, rec: LineRecognizer, summary: dict, plate_reader: bool = False) -> None:
     from ocr_common.manifest import publish as ship
 
     path = rec.runtime.model_path
     cmd = Path(args.model).parent / "command.txt"
     cfg = rec.config
-    entry = ship(args.publish, SHIPPED_NAME, "chinese", path, path.with_suffix(".json"),
+    name = PLATE_NAME if plate_reader else SHIPPED_NAME
+    dataset = ("licence plates rendered while training (the training faces) + the real plates' train split, "
+               "each photo drawn afresh every time (chinese_ocr.augment)") if plate_reader else (
+               "synthetic lines (10 CJK font packages, jieba text), easy lines of evenly drawn characters "
+               "(chinese_ocr.glyphs) + real licence plates (train split)")
+    entry = ship(args.publish, name, "chinese", path, path.with_suffix(".json"),
                  architecture=f"{cfg.arch} + CTC, {cfg.height} px high, width / {cfg.stride} frames, "
                  f"{len(cfg.chars)} characters ({cfg.charset})",
-                 dataset="synthetic lines (10 CJK font packages, jieba text), easy lines of evenly drawn characters "
-                 "(chinese_ocr.glyphs) + real licence plates (train split)",
-                 command=cmd.read_text().strip() if cmd.exists() else None,
-                 evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{SHIPPED_NAME}.keras "
+                 dataset=dataset, command=cmd.read_text().strip() if cmd.exists() else None,
+                 evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{name}.keras "
                  f"--n-synth {args.n_synth}" + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
                  metrics=summary, params=rec.runtime.model.count_params())
     print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")

@@ -4,7 +4,7 @@ TensorFlow train the Chinese recogniser on lines rendered while it trains.
     python -m chinese_ocr.gpu_bundle --out gpu        # here: fonts, word lists, held-out sets, wheels
     bash gpu/run.sh                                   # there, from the repository root
 
-The folder holds (about 40 MB):
+The folder holds (about 40 MB for GB2312-1, 55 MB for GB2312):
 
 * ``faces.tar.xz``: every training face of :mod:`chinese_ocr.fonts` cut to the characters the
   recogniser writes (``--charset``, GB2312-1 by default, and ASCII; fontTools' subsetter,
@@ -13,8 +13,9 @@ The folder holds (about 40 MB):
 * ``word-lists.pkl.gz``: the text sampler's jieba and wordfreq word lists
   (:func:`chinese_ocr.corpus.save_word_lists`), found through ``ZH_WORD_LISTS``;
 * ``synth/``: the held-out and evaluation shards and the plate split, as rendered here, so the
-  epoch-end figures are on the same lines as on this machine (the plates travel as these shards
-  only: ``chinese_ocr.train`` uses finished plate shards without their folder);
+  epoch-end figures are on the same lines as on this machine;
+* ``plates/``: the real plate photos (``--plates``, 3 MB), which training draws afresh every time
+  (:mod:`chinese_ocr.augment`); without them it trains on the plates' shards as they are;
 * ``whl/``: Keras and the two packages it needs that the GPU image lacks, for Python 3.12;
 * ``run.sh``: installs the wheels, unpacks the faces, checks JAX sees the GPU (else the PyTorch
   backend), and runs ``chinese_ocr.train`` with ``KERAS_BACKEND=jax``, ``--live-share`` lines
@@ -112,7 +113,7 @@ def _copy_files(src: Path, dst: Path) -> None:
 
 
 def build(out: Path, synth: Path, charset: str = "GB2312-1", wheels: bool = True,
-          workers: int = 2) -> Path:
+          workers: int = 2, plates: Path | None = None) -> Path:
     """Write the bundle to ``out`` (see the module docstring)."""
     import keras
 
@@ -143,6 +144,8 @@ def build(out: Path, synth: Path, charset: str = "GB2312-1", wheels: bool = True
     save_word_lists(out / "word-lists.pkl.gz", (charset,))
     for name in ("heldout", "eval", "plates-train", "plates-val"):
         _copy_files(synth / name, out / "synth" / name)
+    if plates is not None and (plates / "labels.tsv").is_file():
+        _copy_files(plates, out / "plates")
     (out / "run.sh").write_text(RUN_SH)
     (out / "charset").write_text(charset)
     if wheels:
@@ -165,9 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--synth-dir", default="data/zh_synth", help="where the held-out shards are [data/zh_synth]")
     ap.add_argument("--charset", default="GB2312-1", choices=sorted(LEVELS),
                     help="what the faces are cut to and run.sh trains [GB2312-1]")
+    ap.add_argument("--plates", default="../shared/data/plates",
+                    help="the real plate photos to carry ('' for none) [../shared/data/plates]")
     ap.add_argument("--no-wheels", action="store_true", help="skip downloading Keras for the GPU image")
     args = ap.parse_args(argv)
-    build(Path(args.out), Path(args.synth_dir), args.charset, wheels=not args.no_wheels)
+    build(Path(args.out), Path(args.synth_dir), args.charset, wheels=not args.no_wheels,
+          plates=Path(args.plates) if args.plates else None)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ A plate is a province character, the letter of the issuing office, then five let
 for police) or six (a new-energy plate, 8 characters). Plates leave out I and O, which would
 read as 1 and 0. The recogniser reads a line whose reading has this form again as variants
 however sure it was (:func:`chinese_ocr.recognize.read_again`): on a plate every character counts.
+Where a plate reader is installed (a recogniser trained on plates alone, ``--charset plates``),
+a line that :func:`looks_like_plate` is read by it instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ USE_MARKS = "学警港澳挂领"
 
 PLATE_RE = re.compile(
     f"^[{PROVINCES}][{LETTERS}][{SERIAL}]{{4}}([{SERIAL}{USE_MARKS}]|[{SERIAL}]{{2}})$")
+
+
+# Looser: what a plate may have been read as when a character was lost or doubled (a first
+# reading that the plate reader should read again).
+PLATE_LIKE_RE = re.compile(f"^[{PROVINCES}][{LETTERS}][{SERIAL}{USE_MARKS}]{{3,7}}$")
+
+
+def looks_like_plate(text: str) -> bool:
+    """True when ``text`` is a plate, or one with a serial character too few or too many."""
+    return bool(PLATE_LIKE_RE.match(text))
 
 
 def is_plate(text: str) -> bool:

@@ -33,7 +33,8 @@ from ocr_common.errors import ModelUnavailable
 log = logging.getLogger(__name__)
 
 # Manifest names of the shipped models, defined once: recogniser, detector, orientation classifier.
-SHIPPED_NAMES = {"recognizer": "chinese", "detector": "ctpn", "orientation": "zh_orientation"}
+SHIPPED_NAMES = {"recognizer": "chinese", "detector": "ctpn", "orientation": "zh_orientation",
+                 "plates": "chinese_plates"}
 # Margin around a detected line before it is read, as a fraction of its height (each side). 0.28
 # above and below, picked on rendered pages in the training and held-out faces (end-to-end char
 # accuracy, 0.12 / 0.20 / 0.28 / 0.36: 0.861 / 0.876 / 0.880 on 40 training-face pages, 0.726 /
@@ -146,8 +147,9 @@ SINGLE_LINE_UNSURE = False
 class ChinesePredictor:
     """Detector, orientation classifier and recogniser on the shared runtime; thread-safe.
 
-    ``model_path`` is the recogniser (None: boxes only); ``detector`` and ``orientation`` are paths,
-    or None to look them up in the manifest beside ``model_path`` (pass ``False`` for none). With no
+    ``model_path`` is the recogniser (None: boxes only); ``detector``, ``orientation`` and
+    ``plates`` (the plate reader, :mod:`chinese_ocr.recognize`) are paths, or None to look them up
+    in the manifest beside ``model_path`` (pass ``False`` for none). With no
     orientation classifier found, the recogniser decides which way up lines are; ``False`` reads
     every line as it comes. ``variants=False`` reads each line once instead of three ways
     (:mod:`chinese_ocr.recognize`). A page's lines read with a confidence under ``min_confidence``
@@ -155,6 +157,7 @@ class ChinesePredictor:
 
     def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
+                 plates: str | Path | None | bool = None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
                  onnx_cache_dir: str | Path | None = None, decoder: str = "best-path", variants: bool = True,
                  min_confidence: float = MIN_LINE_CONFIDENCE):
@@ -167,9 +170,11 @@ class ChinesePredictor:
             detector = companion(models_dir, SHIPPED_NAMES["detector"])
         if orientation is None:
             orientation = companion(models_dir, SHIPPED_NAMES["orientation"])
+        if plates is None:
+            plates = companion(models_dir, SHIPPED_NAMES["plates"])
         opts = {"backend": backend, "onnx_cache_dir": onnx_cache_dir}
         self.recognizer = LineRecognizer(model_path, config, batching=batching, max_wait_ms=max_wait_ms,
-                                         variants=variants, **opts) if model_path else None
+                                         variants=variants, plate_model=plates or None, **opts) if model_path else None
         self.detector = CTPNDetector(detector, batching=batching, max_wait_ms=max_wait_ms, **opts) \
             if detector else None
         if orientation:

@@ -10,6 +10,12 @@ character counts, :func:`chinese_ocr.plates.is_plate`), is read twice more
 (:func:`chinese_ocr.preprocess.reading_variants`: a little tighter, a little wider; all such lines
 in one batch) and the most confident of its three readings is kept (:meth:`LineRecognizer.refine`).
 ``LineRecognizer(variants=False)`` reads each line once.
+
+With a plate reader (``plate_model``: a recogniser trained on licence plates alone, ``python -m
+chinese_ocr.train --charset plates``), a line whose reading looks like a plate
+(:func:`chinese_ocr.plates.looks_like_plate`: a plate, or one a character short or long) is read
+by it, as the same three variants; its most confident reading that is a plate replaces the line's.
+Where none of the three is a plate, the line is read as any other.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
-from chinese_ocr.plates import is_plate
+from chinese_ocr.plates import is_plate, looks_like_plate
 from chinese_ocr.preprocess import MAX_WIDTH, normalize_line, reading_variants
 from ocr_common.config import load_config
 from ocr_common.ctc import Charset, beam_search_text, best_path, sequence_confidence
@@ -82,7 +88,8 @@ class LineRecognizer:
 
     def __init__(self, model_path: str | Path, config: ChineseConfig | None = None, *, backend: str | None = None,
                  batching: bool = False, max_wait_ms: float = 0.0, batch_size: int = 32,
-                 onnx_cache_dir: str | Path | None = None, variants: bool = True):
+                 onnx_cache_dir: str | Path | None = None, variants: bool = True,
+                 plate_model: str | Path | None = None):
         from ocr_common.runtime import ModelRuntime
 
         self.model_path = Path(model_path)
@@ -92,6 +99,9 @@ class LineRecognizer:
         self.runtime = ModelRuntime(self.model_path, backend=backend, batch_buckets=(1, 8), max_batch=batch_size,
                                     stride=self.config.stride, buckets={2: WIDTH_BUCKETS},
                                     batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
+        # The plate reader: a recogniser of its own (read once per variant; never itself refined).
+        self.plates = LineRecognizer(plate_model, backend=backend, batch_size=batch_size, onnx_cache_dir=onnx_cache_dir,
+                                     variants=False) if plate_model else None
 
     @property
     def backend(self) -> str:
@@ -99,6 +109,8 @@ class LineRecognizer:
 
     def close(self) -> None:
         self.runtime.close()
+        if self.plates is not None:
+            self.plates.close()
 
     def normalize(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Line images (any size, either polarity) -> float32 (32, W) in [0, 1], W a multiple of the stride."""
@@ -123,13 +135,35 @@ class LineRecognizer:
         """``first``, the lines read once as given, with every line :func:`read_again` picks
         (``unsure`` False: plates only) read twice more (the other
         :func:`~chinese_ocr.preprocess.reading_variants`, all in one batch) and replaced by the
-        most confident of its three readings (``once`` keeps the first reading's confidence)."""
-        again = [i for i, r in enumerate(first) if read_again(r, unsure)]
+        most confident of its three readings (``once`` keeps the first reading's confidence).
+        With a plate reader, the lines that look like plates are read by it first (module
+        docstring); those it reads as plates are done."""
+        out = list(first)
+        done = self._read_plates(images, first, decoder, out) if self.plates is not None else set()
+        again = [i for i, r in enumerate(first) if i not in done and read_again(r, unsure)]
         extra = [reading_variants(images[i])[1:] for i in again]
         probs = iter(self.probabilities([v for vs in extra for v in vs]))
-        out = list(first)
         for i, vs in zip(again, extra):
             best = max([first[i]] + [reading(next(probs), self.charset, decoder) for _ in vs],
                        key=lambda r: r.confidence)  # the first on a tie
             out[i] = LineText(best.text, best.confidence, first[i].confidence)
         return out
+
+    def _read_plates(self, images: Sequence[np.ndarray], first: Sequence[LineText], decoder: str,
+                     out: list[LineText]) -> set[int]:
+        """The lines of ``first`` that look like plates, read by the plate reader as the three
+        variants (one batch); where one of its readings is a plate, the most confident such one
+        goes into ``out``. Returns the indices so answered."""
+        idx = [i for i, r in enumerate(first) if looks_like_plate(r.text)]
+        if not idx:
+            return set()
+        views = [reading_variants(images[i]) for i in idx]
+        probs = iter(self.plates.probabilities([v for vs in views for v in vs]))
+        done = set()
+        for i, vs in zip(idx, views):
+            plates = [r for r in (reading(next(probs), self.plates.charset, decoder) for _ in vs) if is_plate(r.text)]
+            if plates:
+                best = max(plates, key=lambda r: r.confidence)  # the first on a tie
+                out[i] = LineText(best.text, best.confidence, first[i].confidence)
+                done.add(i)
+        return done

@@ -22,8 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from chinese_ocr.charset import PLATES
 from chinese_ocr.corpus import TextSampler
 from chinese_ocr.fonts import Face, coverage, faces, font_file
+from chinese_ocr.plates import LETTERS, PROVINCES, SERIAL
 from chinese_ocr.preprocess import normalize_line, scaled_width
 from ocr_common.ctc import Charset, encode_labels
 
@@ -37,8 +39,6 @@ SIZES = (16, 18, 20, 23, 26, 29, 33, 37, 42, 48, 55, 63, 72)
 WORK_PX = 36  # glyphs drawn bigger are scaled down to this before the per-pixel augmentation
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 HEAVY = ("bold", "black", "heib")  # face names that are already heavy
-PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"  # plates have no I or O
 
 
 @dataclass
@@ -227,8 +227,8 @@ def plate_text(rng: np.random.Generator) -> str:
     """A Chinese plate number as its label is written: province, city letter, 5 (new energy: 6)
     letters and digits, without the separator dot."""
     n = 6 if rng.random() < 0.15 else 5
-    tail = "".join(PLATE_CHARS[int(i)] for i in rng.integers(0, len(PLATE_CHARS), n))
-    return PLATE_PROVINCES[int(rng.integers(len(PLATE_PROVINCES)))] + PLATE_CHARS[int(rng.integers(24))] + tail
+    tail = "".join(SERIAL[int(i)] for i in rng.integers(0, len(SERIAL), n))
+    return PROVINCES[int(rng.integers(len(PROVINCES)))] + LETTERS[int(rng.integers(len(LETTERS)))] + tail
 
 
 class Renderer:
@@ -308,10 +308,13 @@ class Renderer:
         return self._bands[key]
 
     # -- one sample
-    def sample(self, rng: np.random.Generator, text: str | None = None) -> Sample:
-        """A normalised line image and its label; ``text`` given: that text (not cut to fit)."""
+    def sample(self, rng: np.random.Generator, text: str | None = None, plate: bool | None = None) -> Sample:
+        """A normalised line image and its label; ``text`` given: that text (not cut to fit).
+        ``plate``: laid out as a licence plate (True; a plate number is drawn when ``text`` is
+        None), not (False), or now and then (None: :data:`PLATE_SHARE` of the sampled lines)."""
         clean = self.clean
-        plate = text is None and not clean and rng.random() < PLATE_SHARE
+        if plate is None:
+            plate = text is None and not clean and rng.random() < PLATE_SHARE
         face, text = self._choose(rng, text, plate)
         given = text
         # Size, weight, spacing and margins, in pixels of the font size px.
@@ -512,13 +515,15 @@ class LiveLines:
     def __init__(self, charset: Charset, charset_name: str, max_len: int, *, split: str = "train",
                  height: int = 32, width: int = 280, rng: np.random.Generator | None = None):
         self.charset, self.max_len = charset, max_len
-        self.renderer = Renderer(split, charset_name, height, width)
+        # A plate reader's charset (chinese_ocr.charset.PLATES) gets plates only.
+        self.plate = True if charset_name == PLATES else None
+        self.renderer = Renderer(split, "GB2312-1" if self.plate else charset_name, height, width)
         self.rng = rng or np.random.default_rng()
 
     def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         xs, texts = [], []
         while len(xs) < n:
-            s = self.renderer.sample(self.rng)
+            s = self.renderer.sample(self.rng, plate=self.plate)
             if s.text:
                 xs.append(s.image)
                 texts.append(s.text)
@@ -527,6 +532,16 @@ class LiveLines:
             x2, y2 = self.take(int((~keep).sum()))
             return np.concatenate([np.stack(xs)[keep], x2]), np.concatenate([y[keep], y2])
         return np.stack(xs), y
+
+
+def rendered_plates(n: int, *, split: str = "heldout", height: int = 32, width: int = 280, seed: int = 0
+                    ) -> tuple[np.ndarray, list[str]]:
+    """``n`` plates drawn in the faces of ``split`` (the same ones for the same seed), as
+    ``(images (n, height, width) uint8 ink-high, texts)``: a plate reader's held-out set."""
+    r = Renderer(split, "GB2312-1", height, width)
+    rng = np.random.default_rng([seed, SPLITS[split], 31])
+    samples = [r.sample(rng, plate=True) for _ in range(n)]
+    return np.stack([s.image for s in samples]), [s.text for s in samples]
 
 
 # -- shards ----------------------------------------------------------------------------------------

@@ -17,6 +17,14 @@ CER on the held-out face (``val_cer``) picks the checkpoint. Everything goes to 
 resumable backup (kill the run and start the same command again: it continues from the last
 finished epoch), ``log.csv``, ``curve.png``. ``python -m chinese_ocr.evaluate --publish``
 measures a checkpoint and ships it.
+
+With ``--charset plates`` it trains a licence-plate reader (served beside the line recogniser,
+:mod:`chinese_ocr.recognize`): plates rendered while it runs (``--live-share``) and the real
+plates' training photos, each drawn afresh (:mod:`chinese_ocr.augment`) for the rest of every
+batch; no line shards. Plates rendered in the held-out face pick its checkpoint.
+
+    python -m chinese_ocr.train --arch crnn --charset plates --init-from models/chinese.keras \
+        --live-share 0.5 --easy-share 0 --pack 0 --feed-workers 1 --batch-size 64 --lr 3e-4
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chinese_ocr.charset import LEVELS
+    from chinese_ocr.charset import CHARSETS
     from chinese_ocr.model import ARCHS
     from ocr_common.training import add_training_args
 
@@ -35,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     d = ap.add_argument_group("options (defaults in brackets)")
     d.add_argument("--arch", default="densenet", choices=ARCHS, help="network [densenet]")
-    d.add_argument("--charset", default="GB2312", choices=sorted(LEVELS), help="characters [GB2312]")
+    d.add_argument("--charset", default="GB2312", choices=sorted(CHARSETS),
+                   help="characters [GB2312]; 'plates' trains a licence-plate reader on plates alone")
     d.add_argument("--base", type=int, default=32, help="filters of the first conv stage [32]")
     d.add_argument("--bottleneck", type=int, default=256, help="features per frame before the classifier [256]")
     d.add_argument("--synth-dir", default="data/zh_synth", help="synthetic shards [data/zh_synth]")
@@ -44,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--plates", default="../shared/data/plates",
                    help="labelled plate crops (labels.tsv); '' for none [../shared/data/plates]")
     d.add_argument("--plate-share", type=float, default=0.08, help="share of every batch drawn from plates [0.08]")
+    d.add_argument("--no-plate-augment", dest="plate_augment", action="store_false",
+                   help="train on the plates' normalised shards as they are, not on their photos drawn afresh "
+                        "every time (chinese_ocr.augment)")
     d.add_argument("--extra", action="append", default=[],
                    help="more shard folders to train on (e.g. from chinese_ocr.data.chinese_ocr_shards)")
     d.add_argument("--pack", type=float, default=0.7,
@@ -128,17 +140,24 @@ def feed_report(stats: dict, replay: int) -> list:
     return [FeedReport()]
 
 
-def generated_sources(charset, cfg, seed, easy_share: float, live_share: float) -> list:
-    """The row sources made while training: lines rendered on the spot (``--live-share``) and easy
-    lines (``--easy-share``), as ``(source, share)`` pairs for :func:`chinese_ocr.data.iterate_shards`."""
+def generated_sources(charset, cfg, seed, easy_share: float, live_share: float, real: tuple = ()) -> list:
+    """The row sources made while training: lines rendered on the spot (``--live-share``), easy
+    lines (``--easy-share``) and real photos drawn afresh (``real``: ``(lines, share)``, the
+    plates' training split), as ``(source, share)`` pairs for :func:`chinese_ocr.data.iterate_shards`."""
+    import numpy as np
+
     out = []
     if live_share > 0:
-        import numpy as np
-
         from chinese_ocr.synth import LiveLines
 
         out.append((LiveLines(charset, cfg.charset, cfg.max_label, height=cfg.height, width=cfg.width,
                               rng=np.random.default_rng([*seed, 13])), live_share))
+    if real:
+        from chinese_ocr.augment import RealLines
+
+        lines, share = real
+        out.append((RealLines(lines, charset, cfg.max_label, height=cfg.height, width=cfg.width,
+                              rng=np.random.default_rng([*seed, 17])), share))
     return out + easy_lines(easy_share, charset, cfg, seed)
 
 
@@ -154,7 +173,8 @@ def easy_lines(share: float, charset, cfg, seed) -> list:
                        rng=np.random.default_rng([*seed, 7])), share)]
 
 
-def feed_batches(seed, *, cfg, folders, weights, batch: int, pack: float, easy_share: float, live_share: float):
+def feed_batches(seed, *, cfg, folders, weights, batch: int, pack: float, easy_share: float, live_share: float,
+                 real: tuple = ()):
     """One feed worker's endless ``(x float32 in [0, 1], y)`` batches (see
     :func:`ocr_common.feed.parallel_batches`): :func:`chinese_ocr.data.iterate_shards` over the
     folders, easy lines and lines rendered on the spot, with the random gamma of ``tf_dataset``."""
@@ -166,7 +186,7 @@ def feed_batches(seed, *, cfg, folders, weights, batch: int, pack: float, easy_s
     charset = Charset(cfg.chars)
     rng = np.random.default_rng([*seed, 11])
     for x, y in iterate_shards(folders, charset, cfg.max_label, batch=batch, seed=seed, weights=weights, pack=pack,
-                               generated=generated_sources(charset, cfg, seed, easy_share, live_share)):
+                               generated=generated_sources(charset, cfg, seed, easy_share, live_share, real)):
         yield gamma_scale(x, rng), y
 
 
@@ -194,12 +214,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     import keras
 
-    from chinese_ocr.charset import charset_chars
+    from chinese_ocr.charset import PLATES, charset_chars
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.data import tf_dataset, validation_arrays
     from chinese_ocr.model import build_model, compile_model
-    from chinese_ocr.synth import render_heldout, render_shards
-    from ocr_common.ctc import Charset
+    from chinese_ocr.synth import render_heldout, render_shards, rendered_plates
+    from ocr_common.ctc import Charset, encode_labels
     from ocr_common.feed import parallel_batches
     from ocr_common.shards import shard_files
     from ocr_common.training import TrainingRun
@@ -209,32 +229,51 @@ def main(argv: list[str] | None = None) -> dict:
     charset = Charset(cfg.chars)
     run = TrainingRun.start(args, "chinese_ocr.train", f"runs/zh-{args.arch}", argv)
     synth = Path(args.synth_dir)
-    if not args.no_render:
+    plate_reader = args.charset == PLATES  # plates rendered while it trains, and the real ones
+    if plate_reader and not args.live_share:
+        raise SystemExit("a plate reader (--charset plates) trains on plates rendered while it runs: "
+                         "give --live-share (and --plate-share for the real ones)")
+    if not args.no_render and not plate_reader:
         render_heldout(synth, args.n_val, width=cfg.width)
         render_shards(synth / "train", args.n_train, split="train", seed=1, charset=args.charset, width=cfg.width)
     plates = prepare_plates(args.plates, synth, charset)
     # Rendering while training needs no shards; without it the trainer insists on them.
-    own = [synth / "train"] if shard_files(synth / "train") or not args.live_share else []
+    own = [synth / "train"] if not plate_reader and (shard_files(synth / "train") or not args.live_share) else []
     folders = [*own, *map(Path, args.extra)]
     weights = [1.0] * len(folders)
     sets = {}
-    x_val, y_val, texts = validation_arrays([synth / "heldout"], charset, cfg.max_label, limit=args.n_val)
-    sets["heldout-font"] = (x_val, texts)
+    if plate_reader:  # plates in the held-out face pick the checkpoint; the real ones stay unseen
+        xh, th = rendered_plates(args.n_val, height=cfg.height, width=cfg.width)
+        x_val, y_val = (xh.astype("float32") / 255.0)[..., None], encode_labels(th, charset, cfg.max_label)[0]
+        sets["heldout-plates"] = (x_val, th)
+    else:
+        x_val, y_val, texts = validation_arrays([synth / "heldout"], charset, cfg.max_label, limit=args.n_val)
+        sets["heldout-font"] = (x_val, texts)
+    real: tuple = ()  # the plates' training photos, drawn afresh (chinese_ocr.augment), when the folder is here
     if plates:
-        folders.append(plates[0])
-        weights = [w * (1 - args.plate_share) / sum(weights) for w in weights] + [args.plate_share]
+        if args.plate_augment and args.plates and (Path(args.plates) / "labels.tsv").is_file():
+            from chinese_ocr.data import plate_split
+
+            real = (plate_split(args.plates)[0], args.plate_share)
+        else:  # the split's shards alone (a GPU bundle without the photos, or --no-plate-augment)
+            folders.append(plates[0])
+            weights = [w * (1 - args.plate_share) / sum(weights) for w in weights] + [args.plate_share]
         xp, _, tp = validation_arrays([plates[1]], charset, cfg.max_label)
         sets["plates-val"] = (xp, tp)
-    if shard_files(synth / "eval"):
+    if shard_files(synth / "eval") and not plate_reader:
         xe, _, te = validation_arrays([synth / "eval"], charset, cfg.max_label, limit=args.n_val // 2)
         sets["eval-fonts"] = (xe, te)
-    if not folders:
+    if not folders and not real:
         raise SystemExit("nothing to train on besides --live-share: give shards, --extra or --plates")
     use_feed = args.feed_workers or keras.backend.backend() != "tensorflow"  # tf.data otherwise
     if args.replay and not use_feed:
         raise SystemExit("--replay replays the batches of --feed-workers: give --feed-workers N too")
     if args.live_share and not 0 < args.live_share + args.easy_share < 1:
         raise SystemExit("--live-share plus --easy-share must stay below 1 (the folders fill the rest)")
+    if real and not folders:  # the plates fill the rest, as their shards would
+        real = (real[0], 1 - args.live_share - args.easy_share)
+    elif real and not args.live_share + args.easy_share + args.plate_share < 1:
+        raise SystemExit("--live-share, --easy-share and --plate-share must stay below 1 (the folders fill the rest)")
     print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {len(shard_files(synth / 'train'))} training shards, "
           f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
     with run.scope():
@@ -244,13 +283,14 @@ def main(argv: list[str] | None = None) -> dict:
     feed_stats: dict = {}  # parallel_batches counts fresh and replayed batches here
     if use_feed:
         make = functools.partial(feed_batches, cfg=cfg, folders=folders, weights=weights, batch=run.batch,
-                                 pack=args.pack, easy_share=args.easy_share, live_share=args.live_share)
+                                 pack=args.pack, easy_share=args.easy_share, live_share=args.live_share, real=real)
         train_ds = parallel_batches(make, [[*seed, w] for w in range(max(1, args.feed_workers))],
                                     replay=args.replay, max_reuse=args.max_reuse, stats=feed_stats)
     else:
         train_ds = tf_dataset(folders, charset, cfg.max_label, cfg.height, cfg.width, run.batch, seed=seed,
                               weights=weights, pack=args.pack,
-                              generated=generated_sources(charset, cfg, seed, args.easy_share, args.live_share))
+                              generated=generated_sources(charset, cfg, seed, args.easy_share, args.live_share,
+                                                          real))
     if not args.steps_per_epoch:
         args.steps_per_epoch = math.ceil(args.n_train / run.batch)
     return run.fit(model, train_ds, (x_val, y_val), args, n_train=args.n_train,

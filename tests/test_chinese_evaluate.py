@@ -66,3 +66,44 @@ def test_evaluate_measures_every_set_then_publishes_a_servable_model(tmp_path, c
     # Pages need the detector, which this folder does not have: a clear 503.
     page = client.post("/predict/chinese", data=encode(line), content_type="image/png")
     assert page.status_code == 503 and "detect=0" in page.get_json()["error"]["message"]
+
+
+def test_a_plate_reader_is_measured_on_plates_shipped_and_found_beside_the_recogniser(tmp_path, capsys):
+    import keras
+
+    from benchmarks.bench_chinese import TINY_RECOGNIZER
+    from chinese_ocr import evaluate
+    from chinese_ocr.charset import PLATES, charset_chars
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.model import build_model
+    from chinese_ocr.predict import ChinesePredictor
+    from ocr_common.config import save_config
+    from serving.registry import ModelRegistry
+    from tests.test_chinese_train import plate_folder
+
+    keras.utils.set_random_seed(0)
+    models, plates = tmp_path / "models", plate_folder(tmp_path / "plate-photos")
+    for name, charset in (("lines", "GB2312-1"), ("plates", PLATES)):
+        (tmp_path / name).mkdir()
+        cfg = ChineseConfig(arch="crnn", **{**TINY_RECOGNIZER, "charset": charset, "chars": charset_chars(charset)})
+        build_model(cfg).save(tmp_path / name / "best.keras")
+        save_config(cfg, tmp_path / name / "best.json")
+    summary = evaluate.main(["--model", str(tmp_path / "plates" / "best.keras"), "--n-synth", "4",
+                             "--plates", str(plates), "--decoders", "best-path", "--out-dir", str(tmp_path / "e1"),
+                             "--publish", str(models)])
+    assert set(summary) == {"heldout-plates", "plates-val"} and summary["heldout-plates"]["best-path"]["n"] == 4
+    with pytest.raises(SystemExit, match="plate reader itself"):
+        evaluate.main(["--model", str(tmp_path / "plates" / "best.keras"), "--plate-model", str(models / "x.keras")])
+    evaluate.main(["--model", str(tmp_path / "lines" / "best.keras"), "--synth-dir", str(tmp_path / "synth"),
+                   "--n-synth", "2", "--plates", "", "--decoders", "best-path", "--out-dir", str(tmp_path / "e2"),
+                   "--publish", str(models)])
+    capsys.readouterr()
+    evaluate.main(["--model", str(models / "chinese.keras"), "--synth-dir", str(tmp_path / "synth"),
+                   "--n-synth", "2", "--plates", "", "--decoders", "best-path", "--out-dir", str(tmp_path / "e3")])
+    assert f"plate reader: {models / 'chinese_plates.keras'}" in capsys.readouterr().out
+    names = [e["name"] for e in json.loads((models / "manifest.json").read_text())["models"]]
+    assert names == ["chinese", "chinese_plates"]
+    assert ModelRegistry(models).by_task["chinese"].name == "chinese"  # the recogniser serves the task
+    predictor = ChinesePredictor(models / "chinese.keras")
+    assert predictor.recognizer.plates is not None and predictor.recognizer.plates.config.charset == PLATES
+    assert ChinesePredictor(models / "chinese.keras", plates=False).recognizer.plates is None

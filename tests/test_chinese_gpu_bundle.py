@@ -79,12 +79,17 @@ def test_bundle_holds_faces_word_lists_held_out_sets_and_a_run_script(tmp_path, 
         np.savez(synth / name / "shard-00000.npz", images=np.zeros((1, 32, 280), np.uint8), texts=np.array(["中"]),
                  fonts=np.array(["x"]))
     monkeypatch.setattr(fonts, "faces", lambda split="train": [FACE])
-    out = gpu_bundle.build(tmp_path / "gpu", synth, wheels=False, workers=1)
+    plates = tmp_path / "plates"
+    (plates / "train").mkdir(parents=True)
+    (plates / "labels.tsv").write_text("file\ttext\ntrain/a.jpg\t皖A12345\n", encoding="utf-8")
+    (plates / "train" / "a.jpg").write_bytes(b"\xff\xd8 not decoded here")
+    out = gpu_bundle.build(tmp_path / "gpu", synth, wheels=False, workers=1, plates=plates)
     with tarfile.open(out / "faces.tar.xz") as t:
         assert [m.name for m in t.getmembers() if m.isfile()] == [f"{FACE.name}.font"]
     assert (out / "word-lists.pkl.gz").stat().st_size > 100_000
     assert (out / "synth" / "eval" / "shard-00000.npz").is_file()
-    assert (out / "synth" / "plates-val" / "shard-00000.npz").is_file() and not (out / "plates").exists()
+    assert (out / "synth" / "plates-val" / "shard-00000.npz").is_file()
+    assert (out / "plates" / "labels.tsv").is_file() and (out / "plates" / "train" / "a.jpg").is_file()
     assert subprocess.run(["bash", "-n", str(out / "run.sh")]).returncode == 0
     assert (out / "charset").read_text() == "GB2312-1"  # what run.sh trains
     with pytest.raises(SystemExit, match="no shards"):

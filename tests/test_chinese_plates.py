@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from chinese_ocr.charset import charset_chars
-from chinese_ocr.plates import LETTERS, PROVINCES, SERIAL, USE_MARKS, is_plate
+from chinese_ocr.plates import LETTERS, PROVINCES, SERIAL, USE_MARKS, is_plate, looks_like_plate
 from chinese_ocr.preprocess import reading_variants
 from chinese_ocr.recognize import LineText, read_again, reading
 from ocr_common.ctc import BLANK, Charset
@@ -38,6 +38,9 @@ def test_plate_form():
     assert is_plate("皖A12345") and is_plate("粤BD12345") and is_plate("京A1234学")
     for text in ("皖A1234", "皖112345", "皖A12O45", "AA12345", "皖A123456789", "皖A12345 ", "京A学1234"):
         assert not is_plate(text), text
+    # a character lost or doubled still looks like a plate; other lines do not
+    assert looks_like_plate("皖A1234") and looks_like_plate("皖A123456") and looks_like_plate("皖A12345")
+    assert not looks_like_plate("皖A12") and not looks_like_plate("天A12345") and not looks_like_plate("皖天12345")
 
 
 def test_reading_and_when_to_read_again():
@@ -65,7 +68,7 @@ def _recognizer(variants=True):
     from chinese_ocr import recognize
 
     rec = object.__new__(recognize.LineRecognizer)
-    rec.variants, rec.charset, rec.probabilities = variants, CS, _Reader()
+    rec.variants, rec.charset, rec.probabilities, rec.plates = variants, CS, _Reader(), None
     return rec
 
 
@@ -91,3 +94,46 @@ def test_reading_variants():
     assert reading_variants(np.zeros((48, 300), np.uint8))[1].shape == (44, 292)
     tiny = np.zeros((5, 6), np.uint8)
     assert reading_variants(tiny)[1] is tiny  # too small to crop
+
+
+PLATE_CS = Charset(charset_chars("plates"))
+
+
+class _PlateReader:
+    """A stand-in plate reader: the tighter variant (22 x 90) reads 皖A12345 at 0.97, the others
+    皖A1234 (not a plate) at 0.99; a 30 px high image reads nothing that is a plate."""
+
+    def __init__(self):
+        self.calls = []
+        self.charset = PLATE_CS
+
+    def probabilities(self, images):
+        self.calls.append(len(images))
+        out = []
+        for im in images:
+            text, p = ("皖A12345", 0.97) if im.shape[:2] == (22, 90) else ("皖A1234", 0.99)
+            if im.shape[0] == 30:
+                text = "皖A12"
+            rows = [row for ch in text for row in ({ch: p}, {"": p})]
+            probs = np.full((len(rows), PLATE_CS.num_classes), 1e-4)
+            for t, row in enumerate(rows):
+                for ch, q in row.items():
+                    probs[t, BLANK if ch == "" else PLATE_CS.index(ch)] = q
+            out.append(probs / probs.sum(axis=1, keepdims=True))
+        return out
+
+
+def test_plate_reader_reads_what_looks_like_a_plate():
+    rec = _recognizer()
+    rec.plates = _PlateReader()
+    # The line recogniser's stand-in reads 天 everywhere: give it plate-like first readings.
+    first = [LineText("皖A1234", 0.99), LineText("天", 0.99), LineText("皖A1234", 0.99)]
+    images = [np.full((24, 94), 200, np.uint8), np.full((24, 94), 200, np.uint8), np.full((30, 94), 200, np.uint8)]
+    got = rec.refine(images, first)
+    assert rec.plates.calls == [6]  # both plate-like lines, three variants each, in one batch
+    tight = reading(_PlateReader().probabilities([np.zeros((22, 90))])[0], PLATE_CS)
+    assert got[0].text == "皖A12345" and got[0].confidence == pytest.approx(tight.confidence)
+    assert got[0].once == pytest.approx(0.99)  # the first reading's confidence is kept
+    assert got[1] == first[1]  # not plate-like, and sure: untouched
+    # no variant of the third read as a plate: it is read as any other line (sure, so kept)
+    assert got[2] == first[2] and sum(rec.probabilities.calls) == 0

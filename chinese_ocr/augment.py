@@ -96,3 +96,44 @@ class RealLines:
         idx = self.rng.integers(0, len(self.images), n)
         x = [normalize_line(augment_line(self.rng, self.images[i]), self.height, self.width) for i in idx]
         return np.stack(x) if x else np.zeros((0, self.height, self.width), np.uint8), self.y[idx]
+
+
+def sheet(lines: Sequence, path, looks: int = 5, seed: int = 0, scale: int = 2):
+    """A PNG grid: each photo as cut (left) and ``looks`` of its training rows' photos beside it,
+    each scaled to the photo's size times ``scale``."""
+    from pathlib import Path
+
+    from chinese_ocr.preprocess import to_gray
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in lines:
+        h, w = r.image.shape[:2]
+        ims = [r.image] + [augment_line(rng, r.image) for _ in range(looks)]
+        ims = [im if im.ndim == 3 else cv2.cvtColor(to_gray(im), cv2.COLOR_GRAY2RGB) for im in ims]
+        rows.append(np.hstack([np.pad(cv2.resize(im, (w * scale, h * scale)), ((2, 2), (2, 2), (0, 0)),
+                                      constant_values=255) for im in ims]))
+    width = max(r.shape[1] for r in rows)
+    grid = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return Path(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    from chinese_ocr.data import plate_split
+
+    ap = argparse.ArgumentParser(prog="python -m chinese_ocr.augment", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--plates", default="../shared/data/plates", help="plate folder (labels.tsv) [%(default)s]")
+    ap.add_argument("--n", type=int, default=8, help="photos of the training split [8]")
+    ap.add_argument("--looks", type=int, default=5, help="augmented looks of each [5]")
+    ap.add_argument("--sheet", default="plates-augmented.png", help="PNG to write [%(default)s]")
+    args = ap.parse_args(argv)
+    print(sheet(plate_split(args.plates)[0][: args.n], args.sheet, args.looks))
+
+
+if __name__ == "__main__":
+    main()

@@ -71,3 +71,13 @@ def test_held_out_plates_are_plates_in_the_held_out_face():
     x, texts = rendered_plates(6)
     again, _ = rendered_plates(6)
     assert x.shape == (6, 32, 280) and all(is_plate(t) for t in texts) and np.array_equal(x, again)
+
+
+def test_sheet_shows_each_photo_beside_its_looks(tmp_path):
+    import cv2
+
+    from chinese_ocr.augment import sheet
+
+    lines = [LabelledLine(f"{i}.jpg", _plate_photo(i), "皖A12345") for i in range(3)]
+    grid = cv2.imread(str(sheet(lines, tmp_path / "s.png", looks=2)))
+    assert grid.shape == (3 * (48 + 4), 3 * (188 + 4), 3)

@@ -21,7 +21,8 @@ The folder holds (about 40 MB for GB2312-1, 55 MB for GB2312):
   backend), and runs ``chinese_ocr.train`` with ``KERAS_BACKEND=jax``, ``--live-share`` lines
   rendered by ``--feed-workers`` processes and ``--time-limit``, fine-tuning ``$INIT``
   (default ``models/chinese.keras``; ``none`` trains from scratch) of ``$ARCH`` (``crnn``;
-  ``densenet`` from scratch). Outputs (``best.keras`` without optimizer state, logs,
+  ``densenet`` from scratch; ``CHARSET=plates`` trains the plate reader from
+  ``models/chinese_plates.keras``). Outputs (``best.keras`` without optimizer state, logs,
   curve) go to ``$OUT``, or ``gpu-out/``. Settings by environment: ``LIMIT_MIN`` (8), ``LR``
   (3e-4), ``BATCH`` (256), ``STEPS`` (800 an epoch: about 40 s on an H200 with replay),
   ``WORKERS`` (14), ``REPLAY`` (64 recent batches fill the GPU's waits for the renderers,
@@ -62,14 +63,20 @@ assert jax.default_backend() == 'gpu' or '${CPU_OK:-}'
 " || { echo "JAX has no GPU here: the PyTorch backend"; BACKEND=torch; }
 export KERAS_BACKEND=$BACKEND
 RUN=/tmp/zh-run
-INIT_ARG=(--init-from "${INIT:-models/chinese.keras}")
+CHARSET=${CHARSET:-$(cat "$B/charset")}
+MIX=(--live-share 0.62 --easy-share 0.3 --pack 0.7)
+DEFAULT_INIT=models/chinese.keras
+if [ "$CHARSET" = plates ]; then  # the plate reader: rendered plates and the real photos, half and half
+  MIX=(--live-share 0.5 --easy-share 0 --pack 0); DEFAULT_INIT=models/chinese_plates.keras
+fi
+INIT_ARG=(--init-from "${INIT:-$DEFAULT_INIT}")
 [ "${INIT:-}" = none ] && INIT_ARG=()  # from scratch (with ARCH=densenet, say)
 ( while sleep 15; do cp -f $RUN/log.csv "$OUT"/ 2>/dev/null; done ) >/dev/null 2>&1 &
 COPIER=$!
 timeout $(( ${TOTAL:-560} - ($(date +%s) - T0) )) python3 -m chinese_ocr.train \
-  --arch ${ARCH:-crnn} --charset "$(cat "$B/charset")" \
+  --arch ${ARCH:-crnn} --charset "$CHARSET" \
   --synth-dir "$B/synth" --no-render --plates "$B/plates" --n-val 600 \
-  --live-share 0.62 --easy-share 0.3 --pack 0.7 --feed-workers ${WORKERS:-14} --batch-size ${BATCH:-256} \
+  "${MIX[@]}" --feed-workers ${WORKERS:-14} --batch-size ${BATCH:-256} \
   --replay ${REPLAY:-64} --max-reuse ${REUSE:-3} \
   --epochs 60 --steps-per-epoch ${STEPS:-800} --lr ${LR:-3e-4} --time-limit ${LIMIT_MIN:-8} \
   "${INIT_ARG[@]}" --no-tensorboard --run-dir $RUN 2>&1 \

@@ -59,3 +59,22 @@ def test_generated_rows_fill_their_share_of_every_batch(tmp_path):
     assert 0.35 < marked / 400 < 0.45
     with pytest.raises(ValueError, match="sum below 1"):
         next(data.iterate_shards([fa], CS, 8, weights=[1.0], generated=[(Marked(), 1.0)]))
+
+
+def test_generated_sources_alone_fill_every_batch_in_proportion():
+    from tests.test_chinese_data import CS as CS_ALONE
+
+    class Other(Marked):
+        def take(self, n):
+            x, y = super().take(n)
+            x[:, 0, 0] = 99
+            return x, y
+
+    stream = data.iterate_shards([], CS_ALONE, 8, batch=10, seed=0, augment=False,
+                                 generated=[(Marked(), 0.3), (Other(), 0.1)])
+    firsts = np.concatenate([next(stream)[0][:, 0, 0, 0] for _ in range(40)])
+    assert len(firsts) == 400 and set(firsts) == {77, 99} and 0.68 < np.mean(firsts == 77) < 0.82
+    with pytest.raises(ValueError, match="no shard folder"):
+        next(data.iterate_shards([], CS_ALONE, 8))
+    with pytest.raises(ValueError, match="at most 1"):
+        next(data.iterate_shards([], CS_ALONE, 8, generated=[(Marked(), 0.7), (Other(), 0.6)]))

@@ -13,10 +13,12 @@ noise and JPEG, before :func:`~chinese_ocr.preprocess.normalize_line` makes it a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from chinese_ocr.preprocess import normalize_line, to_gray
 from ocr_common.ctc import Charset, encode_labels
 
 # How far each corner of the crop may move, as a share of the line's height: inwards (a tighter
@@ -91,8 +93,6 @@ class RealLines:
         return len(self.images)
 
     def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        from chinese_ocr.preprocess import normalize_line
-
         idx = self.rng.integers(0, len(self.images), n)
         x = [normalize_line(augment_line(self.rng, self.images[i]), self.height, self.width) for i in idx]
         return np.stack(x) if x else np.zeros((0, self.height, self.width), np.uint8), self.y[idx]
@@ -101,10 +101,6 @@ class RealLines:
 def sheet(lines: Sequence, path, looks: int = 5, seed: int = 0, scale: int = 2):
     """A PNG grid: each photo as cut (left) and ``looks`` of its training rows' photos beside it,
     each scaled to the photo's size times ``scale``."""
-    from pathlib import Path
-
-    from chinese_ocr.preprocess import to_gray
-
     rng = np.random.default_rng(seed)
     rows = []
     for r in lines:

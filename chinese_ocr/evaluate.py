@@ -112,13 +112,14 @@ def _sets(args, charset, plate_reader: bool = False) -> dict[str, tuple[list[np.
     from chinese_ocr.synth import render_heldout, rendered_plates
     from ocr_common.shards import shard_files
 
-    sets: dict[str, tuple[list[np.ndarray], list[str]]] = {}
     if plate_reader:
-        x, texts = rendered_plates(args.n_synth)
-        sets["heldout-plates"] = ([255 - im for im in x], texts)
-    for name, folder in ({} if plate_reader else render_heldout(args.synth_dir, args.n_synth)).items():
-        x, texts, _ = load_shards(shard_files(folder), args.n_synth)
-        sets[name] = ([255 - im for im in x], texts)  # back to dark ink on paper, as a photo is
+        held_out = {"heldout-plates": rendered_plates(args.n_synth)}
+    else:
+        held_out = {name: load_shards(shard_files(folder), args.n_synth)[:2]
+                    for name, folder in render_heldout(args.synth_dir, args.n_synth).items()}
+    # back to dark ink on paper, as a photo is
+    sets: dict[str, tuple[list[np.ndarray], list[str]]] = {
+        name: ([255 - im for im in x], texts) for name, (x, texts) in held_out.items()}
     if args.plates and (Path(args.plates) / "labels.tsv").is_file():
         _, val = plate_split(args.plates)
         sets["plates-val"] = ([s.image for s in val], [s.text for s in val])
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
     from ocr_common.config import load_config
 
     model_path = inference_file(args.model)
-    plate_reader = load_config(ChineseConfig, config_path_for(model_path)).charset == PLATES
+    cfg = load_config(ChineseConfig, config_path_for(model_path))
+    plate_reader = cfg.charset == PLATES
     plates = args.plate_model
     if plates is None:
         plates = None if plate_reader else companion(Path(args.model).parent, PLATE_NAME)
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("--model is a plate reader itself: leave out --plate-model")
     if plates:
         print(f"plate reader: {plates}", flush=True)
-    rec = LineRecognizer(model_path, variants=not args.no_variants,
+    rec = LineRecognizer(model_path, cfg, variants=not args.no_variants,
                          plate_model=inference_file(plates) if plates else None)
     out_dir = Path(args.out_dir)
     results: dict[str, dict[str, dict]] = {}

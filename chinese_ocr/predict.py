@@ -137,7 +137,8 @@ def companion(models_dir: Path, name: str) -> Path | None:
     return None
 
 
-# ?detect=0 reads a line again as variants only when it reads as a plate: every unsure line read
+# ?detect=0 reads a line again as variants only when it looks like a plate (by the plate reader
+# when one is installed, chinese_ocr.recognize): every unsure line read
 # three ways took 17.6 ms a line (median, rendered eval-face lines) against RapidOCR's recogniser's
 # 15.4 ms, where read once (and turned, for the orientation check) it takes about 8 ms. A page
 # reads its unsure lines again too; it stays well under RapidOCR's time for a page.

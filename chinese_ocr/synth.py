@@ -235,7 +235,8 @@ class Renderer:
     """Text-line samples drawn with the faces of one font split, deterministic for a given generator.
 
     ``clean=True`` turns augmentation off (black 48 px text on white, fixed margins): for tests and
-    for looking at a face."""
+    for looking at a face. ``charset`` :data:`~chinese_ocr.charset.PLATES` draws licence plates
+    only (a plate reader's lines; no text sampler is loaded)."""
 
     def __init__(self, split: str = "train", charset: str = "GB2312", height: int = 32, width: int = 280,
                  clean: bool = False):
@@ -245,7 +246,9 @@ class Renderer:
         self.faces = faces(split)
         self.families = sorted({f.family for f in self.faces})
         self.by_family = {fam: [f for f in self.faces if f.family == fam] for fam in self.families}
-        self.sampler = TextSampler(charset, latin=split == "train")  # held-out sets keep the plain text
+        self.plates_only = charset == PLATES
+        # Held-out sets keep the plain text; plates need no sampler (no neighbour lines either).
+        self.sampler = None if self.plates_only else TextSampler(charset, latin=split == "train")
         self.flipped = 0  # samples whose polarity normalize_line guessed wrong (fixed, see _polarity)
         self._bands: dict[tuple[str, int], tuple[int, int]] = {}
         self._paths = {f.name: font_file(f) for f in self.faces}
@@ -311,10 +314,11 @@ class Renderer:
     def sample(self, rng: np.random.Generator, text: str | None = None, plate: bool | None = None) -> Sample:
         """A normalised line image and its label; ``text`` given: that text (not cut to fit).
         ``plate``: laid out as a licence plate (True; a plate number is drawn when ``text`` is
-        None), not (False), or now and then (None: :data:`PLATE_SHARE` of the sampled lines)."""
+        None), not (False), or now and then (None: always for a plates-only renderer, else
+        :data:`PLATE_SHARE` of the sampled lines)."""
         clean = self.clean
         if plate is None:
-            plate = text is None and not clean and rng.random() < PLATE_SHARE
+            plate = self.plates_only or (text is None and not clean and rng.random() < PLATE_SHARE)
         face, text = self._choose(rng, text, plate)
         given = text
         # Size, weight, spacing and margins, in pixels of the font size px.
@@ -515,15 +519,13 @@ class LiveLines:
     def __init__(self, charset: Charset, charset_name: str, max_len: int, *, split: str = "train",
                  height: int = 32, width: int = 280, rng: np.random.Generator | None = None):
         self.charset, self.max_len = charset, max_len
-        # A plate reader's charset (chinese_ocr.charset.PLATES) gets plates only.
-        self.plate = True if charset_name == PLATES else None
-        self.renderer = Renderer(split, "GB2312-1" if self.plate else charset_name, height, width)
+        self.renderer = Renderer(split, charset_name, height, width)  # PLATES: plates only
         self.rng = rng or np.random.default_rng()
 
     def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         xs, texts = [], []
         while len(xs) < n:
-            s = self.renderer.sample(self.rng, plate=self.plate)
+            s = self.renderer.sample(self.rng)
             if s.text:
                 xs.append(s.image)
                 texts.append(s.text)
@@ -538,9 +540,9 @@ def rendered_plates(n: int, *, split: str = "heldout", height: int = 32, width: 
                     ) -> tuple[np.ndarray, list[str]]:
     """``n`` plates drawn in the faces of ``split`` (the same ones for the same seed), as
     ``(images (n, height, width) uint8 ink-high, texts)``: a plate reader's held-out set."""
-    r = Renderer(split, "GB2312-1", height, width)
+    r = Renderer(split, PLATES, height, width)
     rng = np.random.default_rng([seed, SPLITS[split], 31])
-    samples = [r.sample(rng, plate=True) for _ in range(n)]
+    samples = [r.sample(rng) for _ in range(n)]
     return np.stack([s.image for s in samples]), [s.text for s in samples]
 
 

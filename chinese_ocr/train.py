@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
         real = (real[0], 1 - args.live_share - args.easy_share)
     elif real and not args.live_share + args.easy_share + args.plate_share < 1:
         raise SystemExit("--live-share, --easy-share and --plate-share must stay below 1 (the folders fill the rest)")
-    print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {len(shard_files(synth / 'train'))} training shards, "
+    print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {sum(len(shard_files(f)) for f in own)} training shards, "
           f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
     with run.scope():
         model = compile_model(build_model(cfg), args.optimizer, args.lr)

@@ -36,6 +36,11 @@ ENGLISH_SHARE = 0.06  # latin=True: lines of English words (now and then a Chine
 # latin=True: rows of a table of contents or a price list (an entry, dot leaders, a number). Without
 # them the recogniser read a run of leader dots as one "…" (docs/chinese.md, "Next").
 LEADER_SHARE = 0.02
+# latin=True: chance that a word is set in Chinese brackets or quotes, and that a Latin token
+# between Chinese words is set in full-width parentheses, as in 识别（OCR）. Before, the training
+# lines had next to no full-width parentheses and the recogniser read them as ASCII ones.
+BRACKET_P = 0.06
+_CHINESE_BRACKETS = ("（）", "《》", "“”", "【】", "‘’")
 ENGLISH_WORDS = 20000  # wordfreq's most frequent English words drawn from
 _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", "Python", "email", "http", "www",
                 "com", "cn", "KTV", "VIP", "ID", "No", "Tel", "QQ", "PM", "AM", "km", "kg", "cm", "mm", "mL",
@@ -243,15 +248,24 @@ class TextSampler:
         while length < n:
             if mixed and rng.random() < p_token:
                 tok = _token(rng) if latin is None else latin.token(rng)
+                if latin is not None and parts and rng.random() < BRACKET_P:
+                    tok = "（" + tok + "）"
                 if parts and rng.random() < 0.5:
                     tok = " " + tok + " "
             else:
                 tok = self.word(rng)
+                if latin is not None and rng.random() < BRACKET_P:
+                    a, b = _CHINESE_BRACKETS[int(rng.integers(len(_CHINESE_BRACKETS)))]
+                    tok = a + tok + b
             if punct and parts and rng.random() < 0.2:
                 tok = str(rng.choice(list(CHINESE_PUNCT[:9]))) + tok
             parts.append(tok)
             length += len(tok)
         text = " ".join("".join(parts).split())[:n].strip()
+        if latin is not None and parts[-1].endswith(" ") and rng.random() < 0.7:
+            # A spaced Latin token mostly stands inside a line: without this, the line's end cut
+            # its trailing space off, and Latin followed by a space and Chinese was rare.
+            text += " " + self.word(rng)
         if punct and rng.random() < 0.3 and len(text) < max_chars:
             text += str(rng.choice(list("。，！？；：")))
         return text or self.word(rng)

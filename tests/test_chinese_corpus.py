@@ -47,3 +47,18 @@ def test_same_seed_same_lines_and_held_out_sets_stay_plain():
     assert _lines(TextSampler("GB2312-1", latin=True), 50) == _lines(TextSampler("GB2312-1", latin=True), 50)
     assert synth.Renderer("heldout").sampler.latin is None and synth.Renderer("eval").sampler.latin is None
     assert synth.Renderer("train").sampler.latin is not None
+
+
+def test_latin_sampler_sets_latin_off_by_spaces_both_ways_and_brackets_words_the_chinese_way():
+    """Printed pages put a space on both sides of a Latin word or on neither, and set Chinese words
+    and Latin terms in full-width brackets: the training lines carry all of it, about as often
+    after a Latin word as before it."""
+    latin = _lines(TextSampler("GB2312-1", latin=True), 3000)
+    han, word = "[\u4e00-\u9fff]", "[A-Za-z0-9]"
+    count = lambda pattern: sum(len(re.findall(pattern, t)) for t in latin)  # noqa: E731
+    before, after = count(han + " " + word), count(word + " " + han)
+    assert before > 50 and after > 50 and 0.5 < after / before < 2
+    assert count(han + word) > 50 and count(word + han) > 50
+    assert count(han + "（" + word + "[^）]*）") > 3  # 识别（OCR）
+    assert count("（" + han + "+）") > 3 and count("《" + han + "+》") > 3
+    assert count(r"\(") < count("（")

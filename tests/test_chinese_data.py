@@ -3,6 +3,7 @@ training stream, on tiny trees the tests write."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -239,27 +240,47 @@ def test_packing_puts_short_lines_side_by_side_with_their_labels_joined():
     x = np.zeros((len(texts), 32, 280), np.uint8)
     for i, t in enumerate(texts):
         x[i, 4:28, 3 : 3 + 30 * len(t)] = 100 + i  # each line's ink has its own level
-    cs = Charset(CS.chars + " ")  # two Latin letters or digits meeting get a space
+    cs = Charset(CS.chars + " ")  # a space where Latin meets Latin, and where Latin meets Chinese across a wide gap
     y, keep = data.encode_labels(texts, cs, 12)
     assert keep.all()
     out_x, out_y, used = data.pack_rows(x, y, 10, np.random.default_rng(0), charset=cs, p=1.0)
     assert out_x.shape == (10, 32, 280) and out_y.shape == (10, 12)
     segments = 0
     for img, label in zip(out_x, out_y):
-        levels = [int(v) for k, v in enumerate(img[10]) if v and (k == 0 or img[10, k - 1] != v)]
+        row = img[10]
+        starts = [k for k, v in enumerate(row) if v and (k == 0 or row[k - 1] != v)]
+        levels = [int(row[k]) for k in starts]
         assert len(set(levels)) == len(levels)  # every line whole, in one run, none overlapping
         parts = [texts[v - 100] for v in levels]
         joined = parts[0]
-        for part in parts[1:]:
-            latin = joined[-1].isascii() and part[0].isascii()
-            joined += (" " if latin else "") + part
+        for k, part in zip(starts[1:], parts[1:]):
+            gap = k - (np.flatnonzero(row[:k]).max() + 1)
+            spaced = joined[-1].isascii() + part[0].isascii()
+            joined += " " if spaced == 2 or (spaced == 1 and gap >= data.SPACED_GAP[0]) else ""
+            joined += part
         assert cs.decode(label) == joined
-        assert np.flatnonzero(img[10]).max() < 280 - data.MAX_SHIFT
+        assert np.flatnonzero(row).max() < 280 - data.MAX_SHIFT
         segments += len(parts)
     assert segments == used.sum() > 10  # lines were packed, and exactly the used ones
     # Without packing (p=0) every row is one line, in order.
     _, plain_y, used0 = data.pack_rows(x, y, 10, np.random.default_rng(0), charset=cs, p=0.0)
     assert [cs.decode(r) for r in plain_y] == texts[:10] and used0.sum() == 10
+
+
+def test_packing_sets_latin_off_from_chinese_by_a_wide_gap_and_a_space_or_by_neither():
+    """Where only one side of a join is a Latin letter or digit, the label has a space exactly when
+    the gap is wide, and both kinds occur; Chinese meeting Chinese never gets a space."""
+    texts = ["甲乙", "AB", "丙丁", "12"] * 40
+    x = np.zeros((len(texts), 32, 280), np.uint8)
+    for i, t in enumerate(texts):
+        x[i, 4:28, 3 : 3 + 20 * len(t)] = 255
+    cs = Charset(CS.chars + " ")
+    y, _ = data.encode_labels(texts, cs, 16)
+    _, out_y, _ = data.pack_rows(x, y, 60, np.random.default_rng(3), charset=cs, p=1.0)
+    text = "|".join(cs.decode(r) for r in out_y)
+    for before, after in (("[乙丁]", "[A1]"), ("[B2]", "[甲丙]")):  # both ways round, both kinds
+        assert re.search(before + " " + after, text) and re.search(before + after, text)
+    assert not re.search("[乙丁] [甲丙]", text) and not re.search("[B2][A1]", text)
 
 
 def test_packed_stream_keeps_the_batch_size_and_carries_more_characters(tmp_path):

@@ -84,15 +84,43 @@ def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[s
         ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
         m = text_metrics(preds, truths)
         out[name] = {"char_accuracy": round(1.0 - m["cer"], 4), "line_accuracy": m["word_accuracy"], **m,
-                     "ms_per_line": round(ms, 2), "preds": preds}
+                     "errors": error_kinds(preds, truths), "ms_per_line": round(ms, 2), "preds": preds}
     return out
 
 
+# Chinese punctuation and the ASCII mark a reading may write for it (the same shape, another width).
+_WIDTH_TWINS = str.maketrans({"（": "(", "）": ")", "，": ",", "；": ";", "：": ":", "！": "!", "？": "?",
+                              "【": "[", "】": "]", "“": '"', "”": '"', "‘": "'", "’": "'", "—": "-"})
+
+
+def error_kinds(preds: list[str], truths: list[str]) -> dict[str, float]:
+    """Where the character errors come from, as shares of the truth's characters (they add up to
+    the CER): ``space`` (a space missed or added: what is left once both sides lose their
+    spaces), ``width`` (a Chinese punctuation mark read as its ASCII twin or back, ``（`` for
+    ``(``), ``other`` (the errors left)."""
+    from ocr_common.ctc import edit_distance
+
+    def edits(fold) -> int:
+        return sum(edit_distance(fold(p), fold(t)) for p, t in zip(preds, truths))
+
+    chars = max(sum(len(t) for t in truths), 1)
+    exact = edits(lambda s: s)
+    no_space = edits(lambda s: s.replace(" ", ""))
+    folded = edits(lambda s: s.replace(" ", "").translate(_WIDTH_TWINS))
+    return {"space": round((exact - no_space) / chars, 4), "width": round((no_space - folded) / chars, 4),
+            "other": round(folded / chars, 4)}
+
+
 def table(rows: dict[str, dict]) -> str:
-    """Markdown table, one row per decoder (or set): lines, character and line accuracy, ms per line."""
-    out = ["| name | lines | char accuracy | line accuracy | ms / line |", "| --- | ---: | ---: | ---: | ---: |"]
+    """Markdown table, one row per decoder (or set): lines, character and line accuracy, the errors
+    by kind (:func:`error_kinds`), ms per line."""
+    out = ["| name | lines | char accuracy | line accuracy | errors: spaces | width | other | ms / line |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows.items():
-        out.append(f"| {name} | {r['n']} | {r['char_accuracy']:.4f} | {r['line_accuracy']:.4f} | {r['ms_per_line']} |")
+        e = r.get("errors") or {}
+        kinds = " | ".join(f"{e[k]:.4f}" if k in e else "" for k in ("space", "width", "other"))
+        out.append(f"| {name} | {r['n']} | {r['char_accuracy']:.4f} | {r['line_accuracy']:.4f} | {kinds} | "
+                   f"{r['ms_per_line']} |")
     return "\n".join(out)
 
 

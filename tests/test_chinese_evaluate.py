@@ -107,3 +107,15 @@ def test_a_plate_reader_is_measured_on_plates_shipped_and_found_beside_the_recog
     predictor = ChinesePredictor(models / "chinese.keras")
     assert predictor.recognizer.plates is not None and predictor.recognizer.plates.config.charset == PLATES
     assert ChinesePredictor(models / "chinese.keras", plates=False).recognizer.plates is None
+
+
+def test_error_kinds_split_the_cer_into_spaces_widths_and_the_rest():
+    from chinese_ocr.evaluate import error_kinds
+    from ocr_common.ctc import text_metrics
+
+    truths = ["DCTCP 基于数据", "识别（OCR）", "杭州科技"]  # 10 + 7 + 4 = 21 characters
+    preds = ["DCTCP基于数据", "识别(OCR）", "抗州科技 "]  # a space lost, a width twin, a wrong character and a space
+    kinds = error_kinds(preds, truths)
+    assert kinds == {"space": round(2 / 21, 4), "width": round(1 / 21, 4), "other": round(1 / 21, 4)}
+    assert sum(kinds.values()) == pytest.approx(text_metrics(preds, truths)["cer"], abs=1e-3)
+    assert error_kinds(truths, truths) == {"space": 0.0, "width": 0.0, "other": 0.0}

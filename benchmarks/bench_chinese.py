@@ -224,8 +224,9 @@ def bench_line_stages(predictor, lines: list[np.ndarray], calls: int, fast_secon
           lambda: rec.probabilities([next(it)]), calls, fast_seconds)
     for name in DECODERS:
         p_it = cycle(probs)
-        stage(rows, f"decode {name}, one line", lambda name=name, p_it=p_it: decode(next(p_it), rec.charset, name),
-              calls, fast_seconds)
+        lm = rec.lm(name)
+        stage(rows, f"decode {name}, one line",
+              lambda name=name, p_it=p_it, lm=lm: decode(next(p_it), rec.charset, name, lm=lm), calls, fast_seconds)
     it = cycle(lines)
     stage(rows, "one line end to end: ChinesePredictor.predict(detect=False)",
           lambda: predictor.predict([next(it)], detect=False), calls, fast_seconds,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chinese_ocr.recognize import DECODERS, LineRecognizer
+from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineRecognizer
 from ocr_common.ctc import text_metrics
 
 SHIPPED_NAME = "chinese"
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name, (images, truths) in _sets(args, rec.charset, plate_reader).items():
         print(f"\n{name}: {len(images)} lines", flush=True)
         results[name] = evaluate_lines(rec, images, truths, args.decoders)
-        best = next(iter(results[name].values()))
+        best = results[name].get(DEFAULT_DECODER) or next(iter(results[name].values()))  # as served
         sheet(images, truths, best["preds"], out_dir / f"sheet-{name}.png", f"{name}: {Path(args.model).name}")
     for name, by_decoder in results.items():
         print(f"\n### {name} ({len(next(iter(by_decoder.values()))['preds'])} lines)\n")

@@ -134,16 +134,21 @@ class RecognizerOrientation:
         self.recognizer = recognizer
         self.threshold = threshold
 
-    def read_both(self, images: Sequence[np.ndarray], decoder: str = "best-path") -> tuple[list, list]:
-        """``(upright readings, turned readings)`` of the lines, each read once as given, in one
-        recogniser call (the page pipeline reads an unsure winner again, ``LineRecognizer.refine``)."""
-        both = self.recognizer.read(list(images) + [turn_image(im) for im in images], decoder, variants=False) \
-            if images else []
-        return both[: len(images)], both[len(images):]
+    def read_upright(self, image: np.ndarray, decoder: str = "best-path") -> tuple[bool, object]:
+        """``(turned, reading)``: one line read both ways in one recogniser call, and decoded only
+        the way round that wins (a :class:`~chinese_ocr.recognize.LineText`, read once)."""
+        from chinese_ocr.recognize import line_confidence, reading
+
+        rec = self.recognizer
+        up, down = rec.probabilities([image, turn_image(image)])
+        turned = line_confidence(down) - line_confidence(up) > self.threshold
+        return turned, reading(down if turned else up, rec.charset, decoder, rec.lm(decoder))
 
     def turned(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        up, down = self.read_both(images)
-        return np.array([d.once - u.once for u, d in zip(up, down)], np.float32)
+        if not len(images):
+            return np.zeros(0, np.float32)
+        c = self.recognizer.confidences(list(images) + [turn_image(im) for im in images])
+        return (c[len(images):] - c[: len(images)]).astype(np.float32)
 
     def close(self) -> None:
         pass  # the recogniser belongs to its owner

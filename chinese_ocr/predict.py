@@ -26,7 +26,7 @@ import numpy as np
 
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.orientation import RecognizerOrientation, turn_image
-from chinese_ocr.recognize import LineText
+from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineText
 from ctpn.textline import quad_height
 from ocr_common.errors import ModelUnavailable
 
@@ -153,14 +153,14 @@ class ChinesePredictor:
     in the manifest beside ``model_path`` (pass ``False`` for none). With no
     orientation classifier found, the recogniser decides which way up lines are; ``False`` reads
     every line as it comes. ``variants=False`` reads each line once instead of three ways
-    (:mod:`chinese_ocr.recognize`). A page's lines read with a confidence under ``min_confidence``
+    (:mod:`chinese_ocr.recognize`); ``decoder`` is one of its ``DECODERS``. A page's lines read with a confidence under ``min_confidence``
     are left out (a single line, ``detect=0``, is always answered)."""
 
     def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,
                  plates: str | Path | None | bool = None,
                  backend: str | None = None, batching: bool = False, max_wait_ms: float = 0.0,
-                 onnx_cache_dir: str | Path | None = None, decoder: str = "best-path", variants: bool = True,
+                 onnx_cache_dir: str | Path | None = None, decoder: str = DEFAULT_DECODER, variants: bool = True,
                  min_confidence: float = MIN_LINE_CONFIDENCE):
         from chinese_ocr.orientation import OrientationClassifier
         from chinese_ocr.recognize import LineRecognizer
@@ -184,7 +184,11 @@ class ChinesePredictor:
             self.orientation = RecognizerOrientation(self.recognizer)
         else:
             self.orientation = None
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}")
         self.decoder = decoder
+        if self.recognizer is not None:
+            self.recognizer.lm(decoder)  # its language model built now, not at the first request
         self.min_confidence = min_confidence
 
     @property
@@ -220,8 +224,8 @@ class ChinesePredictor:
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
         if upright is not None and isinstance(self.orientation, RecognizerOrientation):
-            down = self._read([turn_image(crops[i]) for i in keep], variants=False)
-            p = np.array([d.once - upright[i].once for d, i in zip(down, keep)], np.float64)
+            down = self.recognizer.confidences([turn_image(crops[i]) for i in keep])
+            p = np.array([d - upright[i].once for d, i in zip(down, keep)], np.float64)
         else:
             p = self.orientation.turned([crops[i] for i in keep])
         return float(np.sum(p * w[keep]) / max(np.sum(w[keep]), 1e-9)) > self.orientation.threshold
@@ -229,10 +233,8 @@ class ChinesePredictor:
     def read_line(self, image: np.ndarray) -> ChineseResult:
         """The whole image as one text line (``detect=0``)."""
         h, w = image.shape[:2]
-        if isinstance(self.orientation, RecognizerOrientation):  # both readings are there: keep one
-            (up,), (down,) = self.orientation.read_both([image], self.decoder)
-            turned = down.once - up.once > self.orientation.threshold
-            first = down if turned else up
+        if isinstance(self.orientation, RecognizerOrientation):  # read both ways at once, keep one
+            turned, first = self.orientation.read_upright(image, self.decoder)
             line = turn_image(image) if turned else image
         else:
             turned = self._is_turned([image])
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="recogniser weights; the detector and orientation classifier come from the manifest beside it")
     ap.add_argument("--detector", default=None, help="CTPN weights (default: from the manifest)")
     ap.add_argument("--no-detect", action="store_true", help="read each image as one text line")
-    ap.add_argument("--decoder", default="best-path", choices=("best-path", "beam"))
+    ap.add_argument("--decoder", default=DEFAULT_DECODER, choices=DECODERS, help=f"[{DEFAULT_DECODER}]")
     ap.add_argument("--no-variants", action="store_true", help="read each line once, not three ways")
     ap.add_argument("--min-confidence", type=float, default=MIN_LINE_CONFIDENCE,
                     help="leave out a page's lines read less confidently than this")

@@ -11,7 +11,7 @@ Decoders take per-frame *probabilities* (softmax outputs, shape ``(T, C)``), not
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,7 +134,8 @@ def best_path_batch(probs: np.ndarray, charset: Charset) -> list[str]:
 
 
 def beam_search(
-    probs: np.ndarray, charset: Charset, beam_width: int = 10, *, min_prob: float = 1e-4
+    probs: np.ndarray, charset: Charset, beam_width: int = 10, *, min_prob: float = 1e-4,
+    bonus: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> list[tuple[str, float]]:
     """CTC prefix beam search; beams best first as ``(text, log probability)``.
 
@@ -146,6 +147,11 @@ def beam_search(
     Extensions by characters below ``min_prob`` in a frame are not tried, so a 6000-class Chinese
     charset costs about what an 80-class one does; the frame loop is vectorised over beams x
     characters and only the survivors are turned into Python objects.
+
+    ``bonus(last, cands)``: a language model's score, in nats, for appending each class id of
+    ``cands`` to beams ending in the class ids ``last`` (-1: an empty beam), shape
+    ``(len(last), len(cands))``. A beam's bonuses add up beside its CTC probability and rank the
+    beams with it; the returned score is the sum.
     """
     probs = _check_probs(probs, charset)
     if beam_width < 1:
@@ -157,6 +163,7 @@ def beam_search(
     last: list[int] = [-1]  # class id of the last character; -1 for the empty prefix
     pb = np.array([0.0])  # log P(prefix, path ends in blank)
     pnb = np.array([LOG_ZERO])  # log P(prefix, path ends in its last character)
+    lm = np.array([0.0])  # the bonuses the prefix collected
 
     for t in range(logp.shape[0]):
         lp = logp[t]
@@ -189,16 +196,20 @@ def beam_search(
             if pos[c] >= 0:
                 ext[j, pos[c]] = -np.inf
 
-        scores = np.concatenate([np.logaddexp(stay_pb, stay_pnb), ext.ravel()])
+        ext_lm = np.broadcast_to(lm[:, None], ext.shape)
+        if bonus is not None and cand.size:
+            ext_lm = ext_lm + bonus(last_arr, cand)
+        scores = np.concatenate([np.logaddexp(stay_pb, stay_pnb) + lm, (ext + ext_lm).ravel()])
         top = best_k(scores, beam_width)
         n_beams = len(texts)
-        new_texts, new_last, new_pb, new_pnb = [], [], [], []
+        new_texts, new_last, new_pb, new_pnb, new_lm = [], [], [], [], []
         for k in top:
             if k < n_beams:
                 new_texts.append(texts[k])
                 new_last.append(last[k])
                 new_pb.append(stay_pb[k])
                 new_pnb.append(stay_pnb[k])
+                new_lm.append(lm[k])
             else:
                 b, col = divmod(int(k) - n_beams, cand.size)
                 c = int(cand[col])
@@ -206,16 +217,18 @@ def beam_search(
                 new_last.append(c)
                 new_pb.append(LOG_ZERO)
                 new_pnb.append(ext[b, col])
-        texts, last, pb, pnb = new_texts, new_last, np.array(new_pb), np.array(new_pnb)
+                new_lm.append(ext_lm[b, col])
+        texts, last, pb, pnb, lm = new_texts, new_last, np.array(new_pb), np.array(new_pnb), np.array(new_lm)
 
-    total = np.logaddexp(pb, pnb)
+    total = np.logaddexp(pb, pnb) + lm
     order = np.argsort(-total, kind="stable")
     return [(texts[i], float(total[i])) for i in order]
 
 
-def beam_search_text(probs: np.ndarray, charset: Charset, beam_width: int = 10, *, min_prob: float = 1e-4) -> str:
+def beam_search_text(probs: np.ndarray, charset: Charset, beam_width: int = 10, *, min_prob: float = 1e-4,
+                     bonus: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> str:
     """Best text of :func:`beam_search`."""
-    beams = beam_search(probs, charset, beam_width, min_prob=min_prob)
+    beams = beam_search(probs, charset, beam_width, min_prob=min_prob, bonus=bonus)
     return beams[0][0] if beams else ""
 
 

@@ -452,8 +452,8 @@ def test_without_a_classifier_the_recogniser_decides_which_way_up(models_dir, tm
 
 def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(models_dir, tmp_path, monkeypatch):
     """Without a classifier a page votes with its lines read both ways; an upright page keeps the
-    upright readings (one reading per line plus one turned reading per voting line), an upside-down
-    page is turned and read upright."""
+    upright readings (one reading per line plus one turned confidence per voting line, not
+    decoded), an upside-down page is turned and read upright."""
     from types import SimpleNamespace
 
     from chinese_ocr.predict import ChinesePredictor
@@ -473,13 +473,19 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
             top = [im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean() for im in images]
             return [LineText("上" if t else "下", 0.9 if t else 0.4) for t in top]
 
+        def confidences(images):  # the vote's turned lines: confidences only, not decoded
+            scored.append(len(images))
+            return np.array([r.confidence for r in read(images)])
+
+        scored = []
         monkeypatch.setattr(predictor.recognizer, "read", read)
+        monkeypatch.setattr(predictor.recognizer, "confidences", confidences)
         page = np.full((200, 320), 255, np.uint8)
         for q in quads:
             page[int(q[0, 1]) + 2 : int(q[0, 1]) + 14, 30:290] = 0  # ink in each line's upper half
         result = predictor.read_page(page)
         assert (result.turned, result.text) == (False, "上\n上\n上")
-        assert sum(read_sizes) == 3 + 3  # each line upright once, and turned once for the vote
+        assert sum(read_sizes) == 3 + 3 and scored == [3]  # each line upright once, and turned once for the vote
         result = predictor.read_page(np.ascontiguousarray(page[::-1, ::-1]))
         assert (result.turned, result.text) == (True, "上\n上\n上")
     finally:

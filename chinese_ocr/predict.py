@@ -153,8 +153,9 @@ class ChinesePredictor:
     in the manifest beside ``model_path`` (pass ``False`` for none). With no
     orientation classifier found, the recogniser decides which way up lines are; ``False`` reads
     every line as it comes. ``variants=False`` reads each line once instead of three ways
-    (:mod:`chinese_ocr.recognize`); ``decoder`` is one of its ``DECODERS``. A page's lines read with a confidence under ``min_confidence``
-    are left out (a single line, ``detect=0``, is always answered)."""
+    (:mod:`chinese_ocr.recognize`); ``decoder`` is one of its ``DECODERS``. A page's lines read
+    with a confidence under ``min_confidence`` are left out (a single line, ``detect=0``, is
+    always answered)."""
 
     def __init__(self, model_path: str | Path | None, config: ChineseConfig | None = None, *,
                  detector: str | Path | None | bool = None, orientation: str | Path | None | bool = None,

@@ -19,6 +19,7 @@ stay comparable from one model to the next.
 from __future__ import annotations
 
 import os
+import re
 import string
 from functools import cache
 
@@ -41,6 +42,7 @@ LEADER_SHARE = 0.02
 # lines had next to no full-width parentheses and the recogniser read them as ASCII ones.
 BRACKET_P = 0.06
 _CHINESE_BRACKETS = ("（）", "《》", "“”", "【】", "‘’")
+_TIGHT_BRACKETS = re.compile(" *([" + "".join(_CHINESE_BRACKETS) + "]) *")
 ENGLISH_WORDS = 20000  # wordfreq's most frequent English words drawn from
 _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", "Python", "email", "http", "www",
                 "com", "cn", "KTV", "VIP", "ID", "No", "Tel", "QQ", "PM", "AM", "km", "kg", "cm", "mm", "mL",
@@ -250,8 +252,8 @@ class TextSampler:
             if mixed and rng.random() < p_token:
                 tok = _token(rng) if latin is None else latin.token(rng)
                 if latin is not None and parts and rng.random() < BRACKET_P:
-                    tok = "（" + tok + "）"
-                if parts and rng.random() < 0.5:
+                    tok = "（" + tok + "）"  # set off by its brackets: no spaces around them
+                elif parts and rng.random() < 0.5:
                     tok = " " + tok + " "
             else:
                 tok = self.word(rng)
@@ -262,7 +264,10 @@ class TextSampler:
                 tok = str(rng.choice(list(CHINESE_PUNCT[:9]))) + tok
             parts.append(tok)
             length += len(tok)
-        text = " ".join("".join(parts).split())[:n].strip()
+        text = " ".join("".join(parts).split())
+        if latin is not None:  # Chinese brackets and quotes carry their own space
+            text = _TIGHT_BRACKETS.sub(r"\1", text)
+        text = text[:n].strip()
         if latin is not None and parts[-1].endswith(" ") and rng.random() < 0.7:
             # A spaced Latin token mostly stands inside a line: without this, the line's end cut
             # its trailing space off, and Latin followed by a space and Chinese was rare.

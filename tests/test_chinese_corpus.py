@@ -62,3 +62,4 @@ def test_latin_sampler_sets_latin_off_by_spaces_both_ways_and_brackets_words_the
     assert count(han + "（" + word + "[^）]*）") > 3  # 识别（OCR）
     assert count("（" + han + "+）") > 3 and count("《" + han + "+》") > 3
     assert count(r"\(") < count("（")
+    assert count(" （") == 0 and count("） ") == 0  # full-width brackets carry their own space

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chinese_ocr.lm import ALPHA
 from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineRecognizer
 from ocr_common.ctc import text_metrics
 
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--zh-dev", default=None, help="labelled real lines (labels.tsv: file, text)")
     d.add_argument("--folder", action="append", default=[], metavar="NAME=DIR", help="more labelled folders")
     d.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="[all]")
+    d.add_argument("--lm-alpha", type=float, nargs="+", default=[], metavar="A",
+                   help="also read with beam-lm at these weights of its language model (rows beam-lm@A)")
     d.add_argument("--no-variants", action="store_true",
                    help="read each line once, not three ways (chinese_ocr.preprocess.reading_variants)")
     d.add_argument("--plate-model", default=None,
@@ -70,16 +73,19 @@ def inference_file(path: str | Path) -> Path:
 
 def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[str],
                    decoders: list[str]) -> dict[str, dict]:
-    """Per decoder: text metrics (``char_accuracy`` = 1 - CER), readings and ms per line."""
+    """Per decoder: text metrics (``char_accuracy`` = 1 - CER), readings and ms per line.
+    ``beam-lm@A``: beam-lm with its language model weighted ``A``."""
     import keras
 
     out: dict[str, dict] = {}
     bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
     for name in decoders:
+        decoder, _, alpha = name.partition("@")
+        rec.lm_alpha = float(alpha) if alpha else ALPHA
         t0 = time.perf_counter()
         preds = []
         for i in range(0, len(images), 32):
-            preds += [r.text for r in rec.read(images[i : i + 32], name)]
+            preds += [r.text for r in rec.read(images[i : i + 32], decoder)]
             bar.add(len(images[i : i + 32]))
         ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
         m = text_metrics(preds, truths)
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, dict[str, dict]] = {}
     for name, (images, truths) in _sets(args, rec.charset, plate_reader).items():
         print(f"\n{name}: {len(images)} lines", flush=True)
-        results[name] = evaluate_lines(rec, images, truths, args.decoders)
+        results[name] = evaluate_lines(rec, images, truths, args.decoders + [f"beam-lm@{a}" for a in args.lm_alpha])
         best = results[name].get(DEFAULT_DECODER) or next(iter(results[name].values()))  # as served
         sheet(images, truths, best["preds"], out_dir / f"sheet-{name}.png", f"{name}: {Path(args.model).name}")
     for name, by_decoder in results.items():

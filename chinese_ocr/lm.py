@@ -18,6 +18,7 @@ pick it.
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 
 import numpy as np
@@ -52,7 +53,14 @@ class CharBigram:
         counts = np.fromiter((pairs[k] for k in self.keys), float, len(pairs))
         a, b = self.keys // self.size, self.keys % self.size
         pmi = np.log(counts * unigram.sum() / (left[a] * unigram[b])) if len(counts) else counts
-        self.score = (alpha * np.clip(pmi, 0.0, cap)).astype(np.float32)
+        self.pmi = np.clip(pmi, 0.0, cap).astype(np.float32)
+        self.score = alpha * self.pmi
+
+    def with_alpha(self, alpha: float) -> CharBigram:
+        """The same model with another weight (the pairs are not counted again)."""
+        other = copy.copy(self)
+        other.alpha, other.score = alpha, alpha * self.pmi
+        return other
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from chinese_ocr.config import ChineseConfig
-from chinese_ocr.lm import CharBigram, dictionary_bigram
+from chinese_ocr.lm import ALPHA, CharBigram, dictionary_bigram
 from chinese_ocr.plates import is_plate, looks_like_plate
 from chinese_ocr.preprocess import MAX_WIDTH, normalize_line, reading_variants
 from ocr_common.config import load_config
@@ -115,6 +115,7 @@ class LineRecognizer:
         self.config = config or load_config(ChineseConfig, config_path_for(model_path))
         self.charset = Charset(self.config.chars)
         self.variants = variants
+        self.lm_alpha = ALPHA
         self.runtime = ModelRuntime(self.model_path, backend=backend, batch_buckets=(1, 8), max_batch=batch_size,
                                     stride=self.config.stride, buckets={2: WIDTH_BUCKETS},
                                     batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
@@ -127,8 +128,12 @@ class LineRecognizer:
         return self.runtime.backend
 
     def lm(self, decoder: str) -> CharBigram | None:
-        """The language model ``decoder`` needs (built once per process and charset), else None."""
-        return dictionary_bigram(self.config.chars, self.config.charset) if decoder == "beam-lm" else None
+        """The language model ``decoder`` needs (built once per process and charset; weighted by
+        ``lm_alpha``, :data:`chinese_ocr.lm.ALPHA` unless set), else None."""
+        if decoder != "beam-lm":
+            return None
+        lm = dictionary_bigram(self.config.chars, self.config.charset)
+        return lm if self.lm_alpha == lm.alpha else lm.with_alpha(self.lm_alpha)
 
     def close(self) -> None:
         self.runtime.close()

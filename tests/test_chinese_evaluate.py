@@ -41,11 +41,11 @@ def test_evaluate_measures_every_set_then_publishes_a_servable_model(tmp_path, c
 
     summary = evaluate.main(["--model", str(run / "best.keras"), "--synth-dir", str(tmp_path / "synth"),
                              "--n-synth", "3", "--plates", "", "--zh-dev", str(dev), "--decoders", "best-path",
-                             "beam", "--out-dir", str(out), "--publish", str(models)])
+                             "beam", "--lm-alpha", "0.5", "--out-dir", str(out), "--publish", str(models)])
     printed = capsys.readouterr().out
     assert set(summary) == {"heldout-font", "eval-fonts", "zh-dev"}
     for name, n in (("heldout-font", 3), ("eval-fonts", 3), ("zh-dev", 3)):
-        assert set(summary[name]) == {"best-path", "beam"}
+        assert set(summary[name]) == {"best-path", "beam", "beam-lm@0.5"}
         row = summary[name]["best-path"]
         assert row["n"] == n and 0.0 <= row["line_accuracy"] <= 1.0 and row["char_accuracy"] <= 1.0
         assert f"### {name} ({n} lines)" in printed and (out / f"sheet-{name}.png").is_file()

@@ -34,6 +34,7 @@ def test_bigram_rewards_pairs_inside_words_and_nothing_else():
     assert bonus.shape == (2, 1) and bonus[0, 0] == 0 and bonus[1, 0] > 0  # an empty beam gets none
     capped = CharBigram(CHARS, ["网络"], np.array([1.0]), alpha=0.5, cap=0.1)
     assert capped.pair("网", "络", CHARS) == pytest.approx(0.05)
+    assert capped.with_alpha(2.0).pair("网", "络", CHARS) == pytest.approx(0.2) and capped.alpha == 0.5
 
 
 def test_beam_with_the_bigram_reads_the_word_where_the_glyph_wavers():

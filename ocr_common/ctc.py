@@ -165,12 +165,11 @@ def beam_search(
     pnb = np.array([LOG_ZERO])  # log P(prefix, path ends in its last character)
     lm = np.array([0.0])  # the bonuses the prefix collected
 
+    parent = np.array([-1])  # per beam: the beam that is its text less the last character, or -1
     for t in range(logp.shape[0]):
         lp = logp[t]
         cand = np.flatnonzero(probs[t] >= min_prob)
         cand = cand[cand != BLANK]
-        pos = np.full(lp.shape[0], -1)
-        pos[cand] = np.arange(cand.size)
         last_arr = np.asarray(last)
         has_last = last_arr >= 0
         total = np.logaddexp(pb, pnb)
@@ -178,6 +177,19 @@ def beam_search(
         # The beam stays the same text: through a blank, or by repeating its last character.
         stay_pb = total + lp[BLANK]
         stay_pnb = np.where(has_last, pnb + lp[np.maximum(last_arr, 0)], LOG_ZERO)
+        if not cand.size:
+            # No character to try (most frames of a line: between characters the blank holds
+            # nearly all): the beams stay the same texts, a beam that extends another by its
+            # last character also collects that path. No ranking, no new Python objects.
+            i = np.flatnonzero(parent >= 0)
+            if i.size:
+                j, c = parent[i], last_arr[i]
+                v = np.where(c == last_arr[j], pb[j], total[j]) + lp[c]
+                stay_pnb[i] = np.logaddexp(stay_pnb[i], v)
+            pb, pnb = stay_pb, stay_pnb
+            continue
+        pos = np.full(lp.shape[0], -1)
+        pos[cand] = np.arange(cand.size)
 
         ext = total[:, None] + lp[cand][None, :]
         rows = np.flatnonzero(has_last & (pos[np.maximum(last_arr, 0)] >= 0))
@@ -219,6 +231,8 @@ def beam_search(
                 new_pnb.append(ext[b, col])
                 new_lm.append(ext_lm[b, col])
         texts, last, pb, pnb, lm = new_texts, new_last, np.array(new_pb), np.array(new_pnb), np.array(new_lm)
+        where = {text: i for i, text in enumerate(texts)}
+        parent = np.array([where.get(text[:-1], -1) if text else -1 for text in texts])
 
     total = np.logaddexp(pb, pnb) + lm
     order = np.argsort(-total, kind="stable")

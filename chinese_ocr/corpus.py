@@ -82,7 +82,6 @@ def _draw(words: tuple[str, ...], cum: np.ndarray, rng: np.random.Generator) -> 
 
 
 @cache
-@cache
 def dictionary_words(charset: str = "GB2312") -> tuple[tuple[str, ...], np.ndarray]:
     """``(words, probabilities)``: jieba's dictionary entries written only in the charset's
     Chinese characters, with probability proportional to ``freq ** SMOOTHING``

@@ -11,6 +11,7 @@ the weights, so a model always decodes with the charset it was trained with.
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from functools import cache
@@ -58,6 +59,18 @@ def charset_chars(name: str = "GB2312") -> str:
 # those), and the ASCII twins of the Chinese punctuation.
 _FOLD = str.maketrans({"\u3000": " ", "「": "“", "」": "”", "『": "‘", "』": "’", "〔": "（", "〕": "）", "－": "-",
                        "～": "~", "·": "·"})
+
+
+# Chinese punctuation set in a full character cell, its own space included: print puts no space
+# beside it, so neither do the training lines (chinese_ocr.corpus) nor a reading
+# (chinese_ocr.recognize.reading).
+FULL_WIDTH_MARKS = "，。、；：？！“”‘’（）《》【】"
+_SPACE_BESIDE_MARK = re.compile(" *([" + FULL_WIDTH_MARKS + "]) *")
+
+
+def tight_marks(text: str) -> str:
+    """``text`` without spaces beside full-width marks (``链接： https`` -> ``链接：https``)."""
+    return _SPACE_BESIDE_MARK.sub(r"\1", text)
 
 
 def normalize_text(text: str) -> str:

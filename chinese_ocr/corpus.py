@@ -19,13 +19,12 @@ stay comparable from one model to the next.
 from __future__ import annotations
 
 import os
-import re
 import string
 from functools import cache
 
 import numpy as np
 
-from chinese_ocr.charset import CHINESE_PUNCT, charset_chars, gb2312_chars
+from chinese_ocr.charset import CHINESE_PUNCT, charset_chars, gb2312_chars, tight_marks
 
 SMOOTHING = 0.5
 UNIFORM_SHARE = 0.15
@@ -42,7 +41,6 @@ LEADER_SHARE = 0.02
 # lines had next to no full-width parentheses and the recogniser read them as ASCII ones.
 BRACKET_P = 0.06
 _CHINESE_BRACKETS = ("（）", "《》", "“”", "【】", "‘’")
-_TIGHT_BRACKETS = re.compile(" *([" + "".join(_CHINESE_BRACKETS) + "]) *")
 ENGLISH_WORDS = 20000  # wordfreq's most frequent English words drawn from
 _LATIN_WORDS = ("OCR", "CPU", "GPU", "USB", "WiFi", "App", "iPhone", "Android", "Python", "email", "http", "www",
                 "com", "cn", "KTV", "VIP", "ID", "No", "Tel", "QQ", "PM", "AM", "km", "kg", "cm", "mm", "mL",
@@ -264,8 +262,8 @@ class TextSampler:
             parts.append(tok)
             length += len(tok)
         text = " ".join("".join(parts).split())
-        if latin is not None:  # Chinese brackets and quotes carry their own space
-            text = _TIGHT_BRACKETS.sub(r"\1", text)
+        if latin is not None:  # Chinese punctuation carries its own space
+            text = tight_marks(text)
         text = text[:n].strip()
         if latin is not None and parts[-1].endswith(" ") and rng.random() < 0.7:
             # A spaced Latin token mostly stands inside a line: without this, the line's end cut

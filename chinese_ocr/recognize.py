@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chinese_ocr.charset import tight_marks
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.lm import ALPHA, CharBigram, dictionary_bigram
 from chinese_ocr.plates import is_plate, looks_like_plate
@@ -81,9 +82,10 @@ def decode(probs: np.ndarray, charset: Charset, decoder: str = "best-path", beam
 
 def reading(probs: np.ndarray, charset: Charset, decoder: str = "best-path", lm: CharBigram | None = None
             ) -> LineText:
-    """One line's ``(frames, classes)`` probabilities -> its text (spaces squashed) and
+    """One line's ``(frames, classes)`` probabilities -> its text (spaces squashed, none beside a
+    full-width mark: :func:`chinese_ocr.charset.tight_marks`) and
     :func:`~ocr_common.ctc.sequence_confidence` (0 for an empty reading)."""
-    text = " ".join(decode(probs, charset, decoder, lm=lm).split())
+    text = tight_marks(" ".join(decode(probs, charset, decoder, lm=lm).split()))
     return LineText(text, round(float(sequence_confidence(probs)), 6) if text else 0.0)
 
 

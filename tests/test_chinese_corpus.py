@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from chinese_ocr.charset import charset_chars, normalize_text
+from chinese_ocr.charset import FULL_WIDTH_MARKS, charset_chars, normalize_text
 from chinese_ocr.corpus import TextSampler
 from ocr_common.ctc import Charset
 
@@ -62,4 +62,5 @@ def test_latin_sampler_sets_latin_off_by_spaces_both_ways_and_brackets_words_the
     assert count(han + "（" + word + "[^）]*）") > 3  # 识别（OCR）
     assert count("（" + han + "+）") > 3 and count("《" + han + "+》") > 3
     assert count(r"\(") < count("（")
-    assert count(" （") == 0 and count("） ") == 0  # full-width brackets carry their own space
+    marks = "[" + FULL_WIDTH_MARKS + "]"
+    assert count(" " + marks + "|" + marks + " ") == 0  # Chinese punctuation carries its own space

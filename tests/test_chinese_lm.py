@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from chinese_ocr.charset import tight_marks
 from chinese_ocr.lm import CharBigram, dictionary_bigram
 from chinese_ocr.recognize import decode, reading
 from ocr_common.ctc import Charset, beam_search
@@ -62,3 +63,14 @@ def test_the_dictionary_model_knows_common_words():
     assert lm.pair("网", "络", chars) > 1 and lm.pair("杭", "州", chars) > 1 and lm.pair("适", "宜", chars) > 1
     assert lm.pair("适", "官", chars) == 0 and lm.pair("M", "络", chars) == 0
     assert dictionary_bigram(chars, "GB2312-1") is lm  # built once
+
+
+def test_a_reading_has_no_space_beside_a_full_width_mark():
+    chars = "链接：h （）a"
+    cs = Charset(chars)
+    p = np.zeros((9, len(chars) + 1), np.float32)
+    for t, c in enumerate("链接： h （a）"):
+        p[t, chars.index(c) + 1] = 1.0
+    assert reading(p, cs).text == "链接：h（a）"
+    assert tight_marks("a ， b") == "a，b" and tight_marks("DCTCP 基于") == "DCTCP 基于"
+

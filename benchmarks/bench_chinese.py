@@ -282,8 +282,8 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
               lambda: predictor.orientation.turned(next(o_it)), calls, note=on_true)
     if predictor.recognizer is not None:
         r_it = cycle([p.crops for p in pages if p.crops])
-        stage(rows, "page: recognition of every line (LineRecognizer.read, one call)",
-              lambda: predictor.recognizer.read(next(r_it)), calls, note=on_true)
+        stage(rows, f"page: recognition of every line (LineRecognizer.read, one call, {predictor.decoder})",
+              lambda: predictor.recognizer.read(next(r_it), predictor.decoder), calls, note=on_true)
     if det is not None:
         e_it = it()
         stage(rows, "page end to end: ChinesePredictor.predict", lambda: predictor.predict([next(e_it).image]), calls,
@@ -294,8 +294,9 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
 def bench_throughput(rec, lines: list[np.ndarray], batch: int, calls: int, min_seconds: float = 2.0) -> list[dict]:
     """Lines/s of the recogniser at ``batch``: the network on lines at the training width (one
     shape), the network on page crops at their own widths (grouped by width bucket), and
-    ``LineRecognizer.read`` of those crops (normalise + network + best path)."""
+    ``LineRecognizer.read`` of those crops (normalise + network + the served decoder)."""
     from chinese_ocr.preprocess import normalize_line
+    from chinese_ocr.recognize import DEFAULT_DECODER as DEC
 
     crops = (lines * (-(-batch // len(lines))))[:batch]
     cfg = rec.config
@@ -306,7 +307,7 @@ def bench_throughput(rec, lines: list[np.ndarray], batch: int, calls: int, min_s
     rows = []
     for what, fn in ((f"network alone, {cfg.width} px lines", lambda: rec.runtime.run(fixed)),
                      (f"network alone, page crops ({len(widths)} width buckets)", lambda: rec.runtime.run_images(own)),
-                     ("LineRecognizer.read, page crops", lambda: rec.read(crops))):
+                     (f"LineRecognizer.read, page crops ({DEC})", lambda: rec.read(crops, DEC))):
         s = summarize(time_calls(fn, max(3, calls // 3), warmup=1, min_seconds=min_seconds, max_n=200))
         rows.append({"what": what, "batch": batch, "lines_per_s": 1e3 * batch / s["median_ms"], **s})
         print(f"  {what} at batch {batch}: {rows[-1]['lines_per_s']:.0f} lines/s", flush=True)

@@ -204,7 +204,8 @@ class TimeBudget(keras.callbacks.Callback):
     checkpoints count) and, before each one, estimates the total that fits: epochs done plus the
     time left over a typical epoch (the median of those after the first, which compiles). The
     cosine position is ``epoch / total``, set per epoch as ``LearningRateScheduler`` does (so the
-    rate can rise a little when the estimate grows); a resumed run gets a fresh budget."""
+    rate can rise a little when the estimate grows), ``total`` at most the epochs ``fit`` was asked
+    for; a resumed run gets a fresh budget."""
 
     def __init__(self, seconds: float, base_lr: float, cosine: bool = True, min_lr: float = 1e-5):
         super().__init__()
@@ -235,6 +236,8 @@ class TimeBudget(keras.callbacks.Callback):
         if self.cosine:  # the first epoch: done 0 of an estimated 1, the cosine's start (base_lr)
             done = epoch - self.first_epoch
             total = self.estimate(done, self.seconds - (now - self.t0))
+            if self.params and self.params.get("epochs"):  # --epochs ends the run first: anneal by then
+                total = min(total, self.params["epochs"] - self.first_epoch)
             self.model.optimizer.learning_rate = cosine_lr(self.base_lr, min(1.0, done / max(1, total)), self.min_lr)
 
     def on_epoch_end(self, epoch, logs=None):

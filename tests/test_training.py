@@ -261,6 +261,30 @@ def test_time_budget_fits_the_epochs_and_the_cosine_in_the_time(monkeypatch):
     assert tb.estimate(3, 35.0) == 6  # 3 done, 35 s left at 10 s an epoch
 
 
+def test_time_budget_cosine_ends_with_the_epochs_asked_for(monkeypatch):
+    """With time for more epochs than ``--epochs``, the cosine runs over the epochs asked for (it
+    ran over the ones that fit, so a 16-epoch fine-tune with 18 epochs of time stopped at 0.28 of
+    its learning rate instead of near the floor)."""
+    from types import SimpleNamespace
+
+    from ocr_common import callbacks
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    model = SimpleNamespace(optimizer=SimpleNamespace(learning_rate=1.0), stop_training=False)
+    tb = callbacks.TimeBudget(1000.0, base_lr=1e-3, cosine=True, min_lr=0.0)
+    tb.set_model(model)
+    tb.set_params({"epochs": 6, "steps": 10, "verbose": 0})
+    tb.on_train_begin()
+    lrs = []
+    for epoch in range(2, 6):  # resumed after two epochs: four left
+        tb.on_epoch_begin(epoch)
+        lrs.append(model.optimizer.learning_rate)
+        clock[0] += 10.0
+        tb.on_epoch_end(epoch, {})
+    assert lrs == pytest.approx([callbacks.cosine_lr(1e-3, k / 4, 0.0) for k in range(4)])
+
+
 def test_time_budget_replaces_the_epoch_cosine(tmp_path):
     from ocr_common.callbacks import RunPaths, TimeBudget, standard_callbacks
 

@@ -282,8 +282,8 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
               lambda: predictor.orientation.turned(next(o_it)), calls, note=on_true)
     if predictor.recognizer is not None:
         r_it = cycle([p.crops for p in pages if p.crops])
-        stage(rows, f"page: recognition of every line (LineRecognizer.read, one call, {predictor.decoder})",
-              lambda: predictor.recognizer.read(next(r_it), predictor.decoder), calls, note=on_true)
+        stage(rows, f"page: recognition of every line (ChinesePredictor.read_lines, one call, {predictor.decoder})",
+              lambda: predictor.read_lines(next(r_it)), calls, note=on_true)
     if det is not None:
         e_it = it()
         stage(rows, "page end to end: ChinesePredictor.predict", lambda: predictor.predict([next(e_it).image]), calls,

@@ -713,11 +713,11 @@ def our_zh_readers(predictor, untrained: bool) -> tuple[Reader, Reader]:
         return predictor.predict([img], detect=False)[0].text
 
     def read_lines(imgs: list[np.ndarray]) -> list[str]:
-        return [r.text for r in predictor.recognizer.read(imgs)]
+        return [r.text for r in predictor.read_lines(imgs)]
 
     line = Reader(f"ours{tag}, detect=0", read_line, read_lines,
-                  note=f"ChinesePredictor.predict(detect=False): {steps}, best path; batched: "
-                  f"LineRecognizer.read alone; {backend}")
+                  note=f"ChinesePredictor.predict(detect=False): {steps}, {predictor.decoder}; batched: "
+                  f"ChinesePredictor.read_lines (no orientation step); {backend}")
     if predictor.detector is None:
         page = Reader(f"ours{tag}", None, status="no detector", note="no ctpn entry in the models' manifest")
     else:

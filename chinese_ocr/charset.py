@@ -65,6 +65,9 @@ _FOLD = str.maketrans({"\u3000": " ", "「": "“", "」": "”", "『": "‘", 
 # beside it, so neither do the training lines (chinese_ocr.corpus) nor a reading
 # (chinese_ocr.recognize.reading).
 FULL_WIDTH_MARKS = "，。、；：？！“”‘’（）《》【】"
+# Chinese punctuation and the ASCII mark a reading may write for it (the same shape, another width).
+WIDTH_TWINS = str.maketrans({"（": "(", "）": ")", "，": ",", "；": ";", "：": ":", "！": "!", "？": "?",
+                             "【": "[", "】": "]", "“": '"', "”": '"', "‘": "'", "’": "'", "—": "-"})
 _SPACE_BESIDE_MARK = re.compile(" *([" + FULL_WIDTH_MARKS + "]) *")
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chinese_ocr.lm import ALPHA
+from chinese_ocr.charset import WIDTH_TWINS
 from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineRecognizer
 from ocr_common.ctc import text_metrics
 
@@ -79,24 +79,23 @@ def evaluate_lines(rec: LineRecognizer, images: list[np.ndarray], truths: list[s
 
     out: dict[str, dict] = {}
     bar = keras.utils.Progbar(len(decoders) * len(images), unit_name="line")
-    for name in decoders:
-        decoder, _, alpha = name.partition("@")
-        rec.lm_alpha = float(alpha) if alpha else ALPHA
-        t0 = time.perf_counter()
-        preds = []
-        for i in range(0, len(images), 32):
-            preds += [r.text for r in rec.read(images[i : i + 32], decoder)]
-            bar.add(len(images[i : i + 32]))
-        ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
-        m = text_metrics(preds, truths)
-        out[name] = {"char_accuracy": round(1.0 - m["cer"], 4), "line_accuracy": m["word_accuracy"], **m,
-                     "errors": error_kinds(preds, truths), "ms_per_line": round(ms, 2), "preds": preds}
+    served_alpha = rec.lm_alpha
+    try:
+        for name in decoders:
+            decoder, _, alpha = name.partition("@")
+            rec.lm_alpha = float(alpha) if alpha else served_alpha
+            t0 = time.perf_counter()
+            preds = []
+            for i in range(0, len(images), 32):
+                preds += [r.text for r in rec.read(images[i : i + 32], decoder)]
+                bar.add(len(images[i : i + 32]))
+            ms = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
+            m = text_metrics(preds, truths)
+            out[name] = {"char_accuracy": round(1.0 - m["cer"], 4), "line_accuracy": m["word_accuracy"], **m,
+                         "errors": error_kinds(preds, truths), "ms_per_line": round(ms, 2), "preds": preds}
+    finally:
+        rec.lm_alpha = served_alpha  # the recogniser reads as served again
     return out
-
-
-# Chinese punctuation and the ASCII mark a reading may write for it (the same shape, another width).
-_WIDTH_TWINS = str.maketrans({"（": "(", "）": ")", "，": ",", "；": ";", "：": ":", "！": "!", "？": "?",
-                              "【": "[", "】": "]", "“": '"', "”": '"', "‘": "'", "’": "'", "—": "-"})
 
 
 def error_kinds(preds: list[str], truths: list[str]) -> dict[str, float]:
@@ -112,7 +111,7 @@ def error_kinds(preds: list[str], truths: list[str]) -> dict[str, float]:
     chars = max(sum(len(t) for t in truths), 1)
     exact = edits(lambda s: s)
     no_space = edits(lambda s: s.replace(" ", ""))
-    folded = edits(lambda s: s.replace(" ", "").translate(_WIDTH_TWINS))
+    folded = edits(lambda s: s.replace(" ", "").translate(WIDTH_TWINS))
     return {"space": round((exact - no_space) / chars, 4), "width": round((no_space - folded) / chars, 4),
             "other": round(folded / chars, 4)}
 

@@ -33,7 +33,7 @@ class CharBigram:
 
     def __init__(self, chars: str, words: list[str] | tuple[str, ...], weights: np.ndarray, *,
                  alpha: float = ALPHA, cap: float = CAP):
-        ids = {c: i + 1 for i, c in enumerate(chars)}
+        self.ids = ids = {c: i + 1 for i, c in enumerate(chars)}
         self.size = len(chars) + 1
         self.alpha, self.cap = alpha, cap
         unigram = np.zeros(self.size)
@@ -74,9 +74,9 @@ class CharBigram:
         hit = (self.keys[pos] == keys) & (last[:, None] > 0)
         return np.where(hit, self.score[pos], np.float32(0.0))
 
-    def pair(self, a: str, b: str, chars: str) -> float:
+    def pair(self, a: str, b: str) -> float:
         """The bonus for ``b`` after ``a`` (for reading and tests)."""
-        return float(self(np.array([chars.index(a) + 1]), np.array([chars.index(b) + 1]))[0, 0])
+        return float(self(np.array([self.ids[a]]), np.array([self.ids[b]]))[0, 0])
 
 
 @lru_cache(maxsize=4)

@@ -210,7 +210,9 @@ class ChinesePredictor:
             if part is not None:
                 part.close()
 
-    def _read(self, crops: list[np.ndarray], variants: bool | None = None) -> list[LineText]:
+    def read_lines(self, crops: list[np.ndarray], variants: bool | None = None) -> list[LineText]:
+        """Line crops read as a page's lines are: upright as given, the predictor's decoder, the
+        unsure ones again as variants (unless ``variants`` is False)."""
         if self.recognizer is None:
             return [LineText("", 0.0)] * len(crops)
         return self.recognizer.read(crops, self.decoder, variants)
@@ -240,7 +242,7 @@ class ChinesePredictor:
         else:
             turned = self._is_turned([image])
             line = turn_image(image) if turned else image
-            (first,) = self._read([line], variants=False)
+            (first,) = self.read_lines([line], variants=False)
         if self.recognizer is not None and self.recognizer.variants:  # plates only: stay as quick as RapidOCR
             (first,) = self.recognizer.refine([line], [first], self.decoder, unsure=SINGLE_LINE_UNSURE)
         text, conf = first.text, first.confidence
@@ -254,7 +256,7 @@ class ChinesePredictor:
         crops = [crop_line(image, q) for q in quads]
         # The recogniser's orientation check compares with the upright readings: make them first
         # and keep them when the page is upright, as nearly every page is.
-        texts = self._read(crops) if isinstance(self.orientation, RecognizerOrientation) else None
+        texts = self.read_lines(crops) if isinstance(self.orientation, RecognizerOrientation) else None
         turned = self._is_turned(crops, texts)
         if turned:
             # Read the page upright: its lines come in reading order again, and every crop turns.
@@ -263,7 +265,7 @@ class ChinesePredictor:
             crops = [crop_line(upright, q) for q in found]
             quads = turn_quads(found, image.shape)
             texts = None
-        readings = [LineReading(r.text, q, r.confidence) for r, q in zip(texts or self._read(crops), quads)]
+        readings = [LineReading(r.text, q, r.confidence) for r, q in zip(texts or self.read_lines(crops), quads)]
         if self.recognizer is not None:
             readings = [r for r in readings if r.text and r.confidence >= self.min_confidence]
         return ChineseResult("\n".join(r.text for r in readings), readings, turned)

@@ -36,6 +36,14 @@ ENGLISH_SHARE = 0.06  # latin=True: lines of English words (now and then a Chine
 # latin=True: rows of a table of contents or a price list (an entry, dot leaders, a number). Without
 # them the recogniser read a run of leader dots as one "…" (docs/chinese.md, "Next").
 LEADER_SHARE = 0.02
+# latin=True: of the punctuation marks drawn between words and at a line's end, this share is
+# ASCII (``透气设计,网眼布``: web pages and product texts mix them in; the model dropped them).
+ASCII_MARK_P = 0.25
+# latin=True: of the mixed-in tokens, this share is a count and its measure word (``5人``,
+# ``12元``), never spaced off: print sets them tight (the model read ``（5人）`` as ``（5 人）``).
+QUANTITY_P = 0.12
+_MEASURES = ("人", "个", "元", "次", "件", "页", "天", "岁", "年", "月", "号", "条", "位", "名", "家", "种",
+             "项", "台", "辆", "吨", "米", "倍", "分", "秒", "小时", "分钟", "公里", "万", "亿", "组", "章")
 # latin=True: chance that a word is set in Chinese brackets or quotes, and that a Latin token
 # between Chinese words is set in full-width parentheses, as in 识别（OCR）. Before, the training
 # lines had next to no full-width parentheses and the recogniser read them as ASCII ones.
@@ -165,7 +173,7 @@ class _Latin:
 
     def token(self, rng: np.random.Generator) -> str:
         w = self.word
-        kind = int(rng.choice(11, p=[0.3, 0.1, 0.08, 0.07, 0.07, 0.08, 0.08, 0.06, 0.06, 0.05, 0.05]))
+        kind = int(rng.choice(12, p=[0.26, 0.1, 0.08, 0.07, 0.07, 0.08, 0.08, 0.06, 0.06, 0.05, 0.05, 0.04]))
         if kind == 0:  # English words
             return self.phrase(rng, int(rng.integers(1, 4)))
         if kind == 1:  # a web address
@@ -201,7 +209,24 @@ class _Latin:
             return a + _case(rng, w(rng)) + b
         if kind == 9:  # a number with a unit
             return f"{rng.integers(1, 1000)}{rng.choice(['', ' '])}{rng.choice(_UNITS)}"
+        if kind == 11:  # an identifier or a name template: snake_case, %name_%date, %Y-%m-%d_%H
+            return self.identifier(rng)
         return _token(rng)
+
+    def identifier(self, rng: np.random.Generator) -> str:
+        """Underscores as code, file names and templates carry them (``max_len``,
+        ``chineseocr_lite.py``, ``%name_%date``, ``%Y-%m-%d_%H-%M``)."""
+        parts = [self.word(rng).lower() for _ in range(int(rng.integers(2, 4)))]
+        style = int(rng.integers(4))
+        if style == 0:
+            return "_".join(parts)
+        if style == 1:
+            return "_".join(parts) + f".{rng.choice(_EXTENSIONS)}"
+        if style == 2:
+            return "_".join("%" + p for p in parts)
+        sep = str(rng.choice(["-", "_", ""]))
+        date = sep.join(["%Y", "%m", "%d"][: int(rng.integers(2, 4))])
+        return date + "_" + str(rng.choice(["%H", "%H-%M", "%H%M%S", "%H-%M-%S"]))
 
 
 class TextSampler:
@@ -210,7 +235,8 @@ class TextSampler:
     ``latin=True``: far more Latin text, and of the kinds printed Chinese pages carry (module
     docstring); the recogniser trains on these."""
 
-    def __init__(self, charset: str = "GB2312", latin: bool = False):
+    def __init__(self, charset: str = "GB2312", latin: bool = False, uniform_share: float = UNIFORM_SHARE):
+        self.uniform_share = uniform_share  # 0: every line is words (print_lines' natural text)
         self.words, self.p = dictionary_words(charset)
         self.han = _han(charset)
         self.cum = np.cumsum(self.p)
@@ -232,15 +258,16 @@ class TextSampler:
         r = rng.random()
         if self.latin is not None and r >= 1 - LEADER_SHARE:
             return self.leader_row(rng, max_chars)
-        if r < UNIFORM_SHARE:
+        u = self.uniform_share
+        if r < u:
             return "".join(rng.choice(list(self.han), n))
         latin = self.latin
-        if latin is not None and r < UNIFORM_SHARE + ENGLISH_SHARE:
+        if latin is not None and r < u + ENGLISH_SHARE:
             text = latin.phrase(rng, max(1, n // 4))
             if len(text) < n and rng.random() < 0.3:
                 text += str(rng.choice(["", " "])) + self.word(rng)
             return " ".join(text[:n].split()) or self.word(rng)
-        mixed = r < UNIFORM_SHARE + (MIXED_SHARE if latin is None else ENGLISH_SHARE + LATIN_MIXED_SHARE)
+        mixed = r < u + (MIXED_SHARE if latin is None else ENGLISH_SHARE + LATIN_MIXED_SHARE)
         p_token = 0.3 if latin is None else LATIN_TOKEN_P
         punct = rng.random() < PUNCT_SHARE
         parts: list[str] = []
@@ -248,7 +275,9 @@ class TextSampler:
         while length < n:
             if mixed and rng.random() < p_token:
                 tok = _token(rng) if latin is None else latin.token(rng)
-                if latin is not None and parts and rng.random() < BRACKET_P:
+                if latin is not None and rng.random() < QUANTITY_P:
+                    tok = f"{rng.integers(1, 100 if rng.random() < 0.8 else 10000)}{rng.choice(_MEASURES)}"
+                elif latin is not None and parts and rng.random() < BRACKET_P:
                     tok = "（" + tok + "）"  # set off by its brackets: no spaces around them
                 elif parts and rng.random() < 0.5:
                     tok = " " + tok + " "
@@ -258,7 +287,7 @@ class TextSampler:
                     a, b = _CHINESE_BRACKETS[int(rng.integers(len(_CHINESE_BRACKETS)))]
                     tok = a + tok + b
             if punct and parts and rng.random() < 0.2:
-                tok = str(rng.choice(list(CHINESE_PUNCT[:9]))) + tok
+                tok = self._mark(rng, CHINESE_PUNCT[:9], ",;:") + tok
             parts.append(tok)
             length += len(tok)
         text = " ".join("".join(parts).split())
@@ -268,7 +297,13 @@ class TextSampler:
         if latin is not None and parts[-1].endswith(" ") and rng.random() < 0.7:
             # A spaced Latin token mostly stands inside a line: without this, the line's end cut
             # its trailing space off, and Latin followed by a space and Chinese was rare.
-            text += " " + self.word(rng)
+            # (No space after a mark the cut ended on; still max_chars at most.)
+            text = tight_marks(text + " " + self.word(rng))[:max_chars].rstrip()
         if punct and rng.random() < 0.3 and len(text) < max_chars:
-            text += str(rng.choice(list("。，！？；：")))
+            text += self._mark(rng, "。，！？；：", ".,;:!?")
         return text or self.word(rng)
+
+    def _mark(self, rng: np.random.Generator, chinese: str, ascii_marks: str) -> str:
+        """A punctuation mark: Chinese, or (recogniser lines, ``ASCII_MARK_P``) ASCII."""
+        marks = ascii_marks if self.latin is not None and rng.random() < ASCII_MARK_P else chinese
+        return str(rng.choice(list(marks)))

@@ -18,7 +18,9 @@ evaluation sets and its readers (ours and the peers). Tasks so far:
 * ``chinese`` (printed Chinese lines and pages): RapidOCR (``rapidocr_onnxruntime``, PP-OCR ONNX
   models) and Tesseract 5 ``chi_sim`` (``--oem 1``) against ``ChinesePredictor``. Line sets:
   ``zh-lines`` (the ``eval`` held-out shards of ``--zh-synth-dir``: faces the project never trains
-  on, the first ``--n-lines``), ``zh-heldout-font`` (the ``heldout`` shards, AR PL UMing), ``plates``
+  on, the first ``--n-lines``), ``zh-heldout-font`` (the ``heldout`` shards, AR PL UMing), ``zh-print``
+  (``--n-print`` clean printed lines of words in the eval faces, ``chinese_ocr.synth.print_lines``:
+  the plain case the recogniser issue's yardstick describes), ``plates``
   (the validation half of ``plate_split(--plates)``) and ``zh-dev`` (real lines, ``--zh-dev``,
   evaluation only). Shards are rendered (``chinese_ocr.synth.render_heldout``) only when they hold
   fewer lines than asked for; their lines (ink 255 on 0) are turned back to dark on light. Each line
@@ -624,6 +626,7 @@ def shard_rows(folder: Path) -> int:
 
 def zh_line_sets(args: argparse.Namespace) -> list[EvalSet]:
     from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
+    from chinese_ocr.fonts import faces
     from ocr_common.shards import shard_files
 
     quick = QUICK_IMAGES if args.quick else None
@@ -640,6 +643,11 @@ def zh_line_sets(args: argparse.Namespace) -> list[EvalSet]:
             x, texts, _ = load_shards(shard_files(root / split), n)
             # Shards hold normalised lines, ink 255 on 0: back to dark ink on light paper.
             sets.append(EvalSet(name, [255 - im for im in x], texts, "zh"))
+    if args.n_print > 0 and faces("eval"):
+        from chinese_ocr.synth import print_lines
+
+        images, texts = print_lines(min(args.n_print, quick or args.n_print))
+        sets.append(EvalSet("zh-print", images, texts, "zh"))
     if args.plates:
         _, val = plate_split(args.plates)
         sets.append(EvalSet("plates", [p.image for p in val[:quick]], [p.text for p in val[:quick]], "zh"))
@@ -805,6 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="held-out line shards: <dir>/eval (zh-lines) and <dir>/heldout (zh-heldout-font), rendered "
                     "when short; '' for none")
     zh.add_argument("--n-lines", type=int, default=300, help="lines of each synthetic line set")
+    zh.add_argument("--n-print", type=int, default=300, help="clean printed lines in the eval faces (0: none)")
     zh.add_argument("--plates", default=default_folder("plates"),
                     help="licence plates (labels.tsv); the validation half of plate_split is read")
     zh.add_argument("--zh-dev", default=default_folder("zh_dev"), help="real Chinese lines (labels.tsv: file, text)")

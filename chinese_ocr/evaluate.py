@@ -8,6 +8,9 @@ Sets (each one that is present):
   training never sees;
 * ``eval-fonts``: synthetic lines in faces from packages the project never trains on (AR PL
   UKai, AR PL SungtiL / KaitiM GB, Droid Sans Fallback);
+* ``print-eval-fonts``: clean printed lines of words in those faces (``chinese_ocr.synth.print_lines``:
+  black type on white, no augmentation, no lines of evenly drawn rare characters), the plain case
+  the issue's yardstick describes (``--n-print``);
 * ``plates-val``: the real licence plates of the validation part of the plate split;
 * ``zh-dev``: real Chinese text lines (``--zh-dev``, never trained on);
 * ``--folder NAME=DIR``: any labelled folder (``labels.tsv``: file, text).
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--synth-dir", default="data/zh_synth",
                    help="held-out shards (rendered when missing) [data/zh_synth]")
     d.add_argument("--n-synth", type=int, default=1000, help="lines per synthetic held-out set [1000]")
+    d.add_argument("--n-print", type=int, default=600, help="clean printed lines in the eval faces (0: none) [600]")
     d.add_argument("--plates", default="../shared/data/plates", help="plate folder; its validation split is read "
                    "['' for none, default %(default)s]")
     d.add_argument("--zh-dev", default=None, help="labelled real lines (labels.tsv: file, text)")
@@ -142,7 +146,7 @@ def _sets(args, charset, plate_reader: bool = False) -> dict[str, tuple[list[np.
     """The sets to read: the synthetic held-out lines (a plate reader: plates in the held-out face,
     as its training run measured them), the plates' validation split, ``--zh-dev``, ``--folder``."""
     from chinese_ocr.data import load_labelled_folder, load_shards, plate_split
-    from chinese_ocr.synth import render_heldout, rendered_plates
+    from chinese_ocr.synth import print_lines, render_heldout, rendered_plates
     from ocr_common.shards import shard_files
 
     if plate_reader:
@@ -153,6 +157,13 @@ def _sets(args, charset, plate_reader: bool = False) -> dict[str, tuple[list[np.
     # back to dark ink on paper, as a photo is
     sets: dict[str, tuple[list[np.ndarray], list[str]]] = {
         name: ([255 - im for im in x], texts) for name, (x, texts) in held_out.items()}
+    if args.n_print > 0 and not plate_reader:
+        from chinese_ocr.fonts import faces
+
+        if faces("eval"):
+            sets["print-eval-fonts"] = print_lines(args.n_print)
+        else:
+            print("print-eval-fonts: the evaluation faces (fonts-arphic-*, fonts-droid-fallback) are not installed")
     if args.plates and (Path(args.plates) / "labels.tsv").is_file():
         _, val = plate_split(args.plates)
         sets["plates-val"] = ([s.image for s in val], [s.text for s in val])
@@ -224,7 +235,7 @@ def publish(args, rec: LineRecognizer, summary: dict, plate_reader: bool = False
                  f"{len(cfg.chars)} characters ({cfg.charset})",
                  dataset=dataset, command=cmd.read_text().strip() if cmd.exists() else None,
                  evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{name}.keras "
-                 f"--n-synth {args.n_synth}" + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
+                 f"--n-synth {args.n_synth} --n-print {args.n_print}" + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
                  metrics=summary, params=rec.runtime.model.count_params())
     print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")
 

@@ -153,3 +153,27 @@ def test_live_lines_render_labelled_rows_on_demand():
     assert (y > 0).sum(axis=1).min() >= 1 and (x.max(axis=(1, 2)) > 100).all()  # text and ink in every row
     x2, _ = LiveLines(charset, "GB2312-1", 35, rng=np.random.default_rng(0)).take(12)
     assert np.array_equal(x, x2)  # deterministic for a seed
+
+
+def test_print_lines_are_clean_words_in_unseen_faces_black_on_white_and_repeatable():
+    """The plain yardstick set: words (no line of evenly drawn characters), dark type on white cut
+    just after the text, the same lines every time."""
+    from chinese_ocr.corpus import TextSampler
+
+    if not fonts.faces("eval"):
+        pytest.skip("the evaluation faces (fonts-arphic-*, fonts-droid-fallback) are not installed")
+    images, texts = synth.print_lines(30, progress=False)
+    again, texts2 = synth.print_lines(30, progress=False)
+    assert texts == texts2 and all(np.array_equal(a, b) for a, b in zip(images, again))
+    cs = Charset(charset_chars())
+    for img, text in zip(images, texts):
+        assert img.dtype == np.uint8 and img.shape[0] == 32 and img.shape[1] <= 280 and cs.covers(text)
+        assert np.median(img) > 200 and img.min() < 80  # black on white
+        ink_cols = np.nonzero(img.min(axis=0) < 128)[0]
+        assert img.shape[1] - 1 - ink_cols[-1] <= synth.PRINT_MARGIN + 1  # cut just after the last stroke
+    # Without lines of evenly drawn characters, lines thick with level-2 characters all but vanish.
+    rng = np.random.default_rng(0)
+    level2 = set(charset_chars("GB2312")) - set(charset_chars("GB2312-1"))
+    rare = lambda s: sum(sum(c in level2 for c in s.line(rng, 8, 8)) >= 3 for _ in range(1000))  # noqa: E731
+    plain, natural = rare(TextSampler()), rare(TextSampler(uniform_share=0.0))
+    assert plain > 40 and natural < plain / 5

@@ -235,7 +235,8 @@ def publish(args, rec: LineRecognizer, summary: dict, plate_reader: bool = False
                  f"{len(cfg.chars)} characters ({cfg.charset})",
                  dataset=dataset, command=cmd.read_text().strip() if cmd.exists() else None,
                  evaluate_command=f"python -m chinese_ocr.evaluate --model {args.publish}/{name}.keras "
-                 f"--n-synth {args.n_synth} --n-print {args.n_print}" + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
+                 f"--n-synth {args.n_synth} --n-print {args.n_print}"
+                 + (f" --zh-dev {args.zh_dev}" if args.zh_dev else ""),
                  metrics=summary, params=rec.runtime.model.count_params())
     print(f"published {entry['file']} sha256 {entry['sha256'][:12]}... to {args.publish}/manifest.json")
 

@@ -41,8 +41,9 @@ def test_evaluate_measures_every_set_then_publishes_a_servable_model(tmp_path, c
     dev, models, out = labelled_folder(tmp_path / "dev"), tmp_path / "models", tmp_path / "eval"
 
     summary = evaluate.main(["--model", str(run / "best.keras"), "--synth-dir", str(tmp_path / "synth"),
-                             "--n-synth", "3", "--n-print", "2", "--plates", "", "--zh-dev", str(dev), "--decoders", "best-path",
-                             "beam", "--lm-alpha", "0.5", "--out-dir", str(out), "--publish", str(models)])
+                             "--n-synth", "3", "--n-print", "2", "--plates", "", "--zh-dev", str(dev),
+                             "--decoders", "best-path", "beam", "--lm-alpha", "0.5", "--out-dir", str(out),
+                             "--publish", str(models)])
     printed = capsys.readouterr().out
     printed_set = [("print-eval-fonts", 2)] if faces("eval") else []
     assert set(summary) == {"heldout-font", "eval-fonts", "zh-dev", *dict(printed_set)}
@@ -97,8 +98,8 @@ def test_a_plate_reader_is_measured_on_plates_shipped_and_found_beside_the_recog
     with pytest.raises(SystemExit, match="plate reader itself"):
         evaluate.main(["--model", str(tmp_path / "plates" / "best.keras"), "--plate-model", str(models / "x.keras")])
     evaluate.main(["--model", str(tmp_path / "lines" / "best.keras"), "--synth-dir", str(tmp_path / "synth"),
-                   "--n-synth", "2", "--n-print", "0", "--plates", "", "--decoders", "best-path", "--out-dir", str(tmp_path / "e2"),
-                   "--publish", str(models)])
+                   "--n-synth", "2", "--n-print", "0", "--plates", "", "--decoders", "best-path",
+                   "--out-dir", str(tmp_path / "e2"), "--publish", str(models)])
     capsys.readouterr()
     evaluate.main(["--model", str(models / "chinese.keras"), "--synth-dir", str(tmp_path / "synth"),
                    "--n-synth", "2", "--n-print", "0", "--plates", "", "--decoders", "best-path",

@@ -33,6 +33,8 @@ import argparse
 import math
 from pathlib import Path
 
+import numpy as np
+
 
 def build_parser() -> argparse.ArgumentParser:
     from chinese_ocr.charset import CHARSETS
@@ -73,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "for fresh ones (ocr_common.feed), for an accelerator faster than the workers [0]")
     d.add_argument("--max-reuse", type=float, default=3.0,
                    help="at most this many replayed batches per fresh one [3]")
+    d.add_argument("--train-only", nargs="+", default=[], metavar="LAYER",
+                   help="train these layers only, the rest frozen (batch norms at their running statistics): "
+                        "'logits' teaches a grown charset's new characters on the features of --init-from")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -97,6 +102,19 @@ def cer_callback(sets: dict, charset):
                 print(f"\n{name}: CER {m['cer']:.4f}, line accuracy {m['word_accuracy']:.4f}", flush=True)
 
     return CerCallback()
+
+
+def freeze_except(model, names: list[str]):
+    """``model`` with only the layers named ``names`` trainable (all of them when ``names`` is empty)."""
+    if names:
+        unknown = sorted(set(names) - {layer.name for layer in model.layers})
+        if unknown:
+            raise SystemExit(f"--train-only: no layer {', '.join(unknown)} in this network")
+        for layer in model.layers:
+            layer.trainable = layer.name in names
+        print(f"training {', '.join(names)} only: {sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} "
+              f"of {model.count_params():,} weights", flush=True)
+    return model
 
 
 def grow_from(model, cfg, path: str | Path) -> bool:
@@ -277,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"zh-{cfg.arch} ({len(cfg.chars)} characters): {sum(len(shard_files(f)) for f in own)} training shards, "
           f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
     with run.scope():
-        model = compile_model(build_model(cfg), args.optimizer, args.lr)
+        model = compile_model(freeze_except(build_model(cfg), args.train_only), args.optimizer, args.lr)
     run.save_config(cfg)
     seed = [args.seed, run.epochs_done()]
     feed_stats: dict = {}  # parallel_batches counts fresh and replayed batches here

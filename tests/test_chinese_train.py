@@ -153,3 +153,43 @@ def test_a_plate_reader_trains_on_plates_alone(tmp_path):
     assert {"val_cer", "val_plates-val_cer"} <= set(rows[0]) and "val_eval-fonts_cer" not in rows[0]
     assert json.loads((run / "best.json").read_text())["charset"] == "plates"
     assert not (tmp_path / "synth" / "train").exists()  # no line shards rendered for a plate reader
+
+
+def test_train_only_the_classifier_of_a_grown_charset(tmp_path):
+    """``--train-only logits`` from a level-1 model into GB 2312: the new classifier learns while
+    every other weight, batch-norm statistics included, stays as the source had it."""
+    import keras
+    import numpy as np
+
+    from chinese_ocr import train
+    from chinese_ocr.charset import charset_chars
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.model import build_model
+    from ocr_common.config import save_config
+
+    keras.utils.set_random_seed(1)
+    src_cfg = ChineseConfig(arch="crnn", charset="GB2312-1", chars=charset_chars("GB2312-1"), base=8,
+                            bottleneck=16)
+    src = build_model(src_cfg)
+    src.save(tmp_path / "src.keras")
+    save_config(src_cfg, tmp_path / "src.json")
+    common = ["--arch", "crnn", "--charset", "GB2312", "--base", "8", "--bottleneck", "16",
+              "--synth-dir", str(tmp_path / "synth"), "--n-train", "8", "--n-val", "4", "--plates", "",
+              "--live-share", "0.4", "--easy-share", "0.3", "--feed-workers", "1", "--batch-size", "4",
+              "--epochs", "1", "--steps-per-epoch", "3", "--no-tensorboard", "--lr", "1e-2",
+              "--init-from", str(tmp_path / "src.keras")]
+    with pytest.raises(SystemExit, match="no layer nothing"):
+        train.main([*common, "--train-only", "nothing", "--run-dir", str(tmp_path / "bad")])
+    summary = train.main([*common, "--train-only", "logits", "--run-dir", str(tmp_path / "run")])
+    assert summary["classes"] == len(charset_chars("GB2312")) + 1
+    got = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    for layer in src.layers:
+        if layer.name != "logits" and layer.weights:
+            for a, b in zip(layer.get_weights(), got.get_layer(layer.name).get_weights()):
+                np.testing.assert_array_equal(a, b, err_msg=layer.name)
+    new = charset_chars("GB2312")
+    kernel = got.get_layer("logits").get_weights()[0]
+    grown_cfg = ChineseConfig(arch="crnn", charset="GB2312", chars=new, base=8, bottleneck=16)
+    grown = build_model(grown_cfg)
+    assert train.grow_from(grown, grown_cfg, tmp_path / "src.keras")
+    assert not np.allclose(kernel, grown.get_layer("logits").get_weights()[0])  # the classifier learnt

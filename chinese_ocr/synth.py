@@ -235,7 +235,8 @@ class Renderer:
     """Text-line samples drawn with the faces of one font split, deterministic for a given generator.
 
     ``clean=True`` turns augmentation off (black 48 px text on white, fixed margins): for tests and
-    for looking at a face. ``charset`` :data:`~chinese_ocr.charset.PLATES` draws licence plates
+    for looking at a face. ``natural_text=True``: words only, no lines of characters drawn evenly
+    from the charset (:func:`print_lines`). ``charset`` :data:`~chinese_ocr.charset.PLATES` draws licence plates
     only (a plate reader's lines; no text sampler is loaded)."""
 
     def __init__(self, split: str = "train", charset: str = "GB2312", height: int = 32, width: int = 280,

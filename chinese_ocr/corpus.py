@@ -36,9 +36,6 @@ ENGLISH_SHARE = 0.06  # latin=True: lines of English words (now and then a Chine
 # latin=True: rows of a table of contents or a price list (an entry, dot leaders, a number). Without
 # them the recogniser read a run of leader dots as one "…" (docs/chinese.md, "Next").
 LEADER_SHARE = 0.02
-# latin=True: of the punctuation marks drawn between words and at a line's end, this share is
-# ASCII (``透气设计,网眼布``: web pages and product texts mix them in; the model dropped them).
-ASCII_MARK_P = 0.25
 # latin=True: of the mixed-in tokens, this share is a count and its measure word (``5人``,
 # ``12元``), never spaced off: print sets them tight (the model read ``（5人）`` as ``（5 人）``).
 QUANTITY_P = 0.12
@@ -287,7 +284,7 @@ class TextSampler:
                     a, b = _CHINESE_BRACKETS[int(rng.integers(len(_CHINESE_BRACKETS)))]
                     tok = a + tok + b
             if punct and parts and rng.random() < 0.2:
-                tok = self._mark(rng, CHINESE_PUNCT[:9], ",;:") + tok
+                tok = str(rng.choice(list(CHINESE_PUNCT[:9]))) + tok
             parts.append(tok)
             length += len(tok)
         text = " ".join("".join(parts).split())
@@ -300,10 +297,5 @@ class TextSampler:
             # (No space after a mark the cut ended on; still max_chars at most.)
             text = tight_marks(text + " " + self.word(rng))[:max_chars].rstrip()
         if punct and rng.random() < 0.3 and len(text) < max_chars:
-            text += self._mark(rng, "。，！？；：", ".,;:!?")
+            text += str(rng.choice(list("。，！？；：")))
         return text or self.word(rng)
-
-    def _mark(self, rng: np.random.Generator, chinese: str, ascii_marks: str) -> str:
-        """A punctuation mark: Chinese, or (recogniser lines, ``ASCII_MARK_P``) ASCII."""
-        marks = ascii_marks if self.latin is not None and rng.random() < ASCII_MARK_P else chinese
-        return str(rng.choice(list(marks)))

@@ -66,16 +66,12 @@ def test_latin_sampler_sets_latin_off_by_spaces_both_ways_and_brackets_words_the
     assert count(" " + marks + "|" + marks + " ") == 0  # Chinese punctuation carries its own space
 
 
-def test_latin_sampler_draws_underscores_ascii_marks_between_chinese_and_tight_counts():
+def test_latin_sampler_draws_underscores_and_tight_counts():
     """What the recogniser got wrong on real lines for want of it in training: ``chineseocr_lite``
-    and ``%name_%date`` (underscores), ``透气设计,网眼布`` (an ASCII comma between Chinese words),
-    ``（5人）`` (a count set tight against its measure word); the plain sampler is unchanged."""
+    and ``%name_%date`` (underscores), ``（5人）`` (a count set tight against its measure word)."""
     latin = _lines(TextSampler("GB2312-1", latin=True), 3000)
-    plain = _lines(TextSampler("GB2312-1"), 3000)
-    han = "[\u4e00-\u9fff]"
     count = lambda lines, pattern: sum(len(re.findall(pattern, t)) for t in lines)  # noqa: E731
     assert count(latin, r"[a-z]_[a-z]") > 10 and count(latin, r"%[a-zA-Z]+_%?[a-zA-Z]") > 3
-    assert count(latin, han + "[,;:]" + han) > 20 and count(plain, han + "[,;:]" + han) == 0
     assert count(latin, r"\d(人|个|元|次|件|页|天|年)") > 20
     assert count(latin, r"\d (人|个|元|次|件|页|天)") < count(latin, r"\d(人|个|元|次|件|页|天)") / 3
     assert all(len(t) <= 24 for t in latin)

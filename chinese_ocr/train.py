@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--train-only", nargs="+", default=[], metavar="LAYER",
                    help="train these layers only, the rest frozen (batch norms at their running statistics): "
                         "'logits' teaches a grown charset's new characters on the features of --init-from")
+    d.add_argument("--keep-columns", action="store_true",
+                   help="with --init-from a recogniser of fewer characters: the classifier columns of the characters "
+                        "it wrote, and the blank's, stay as they are there; only the new characters' columns learn")
     d.add_argument("--no-render", action="store_true", help="use the shards already there (a renderer is running)")
     add_training_args(d, epochs=10, batch_size=32, optimizer="adam", lr=1e-3, lr_schedule="cosine")
     return ap
@@ -115,6 +118,34 @@ def freeze_except(model, names: list[str]):
         print(f"training {', '.join(names)} only: {sum(int(np.prod(w.shape)) for w in model.trainable_weights):,} "
               f"of {model.count_params():,} weights", flush=True)
     return model
+
+
+def keep_source_columns(model, cfg, path: str | Path) -> int:
+    """Pin the classifier (``logits``) columns of the blank and of every character the recogniser
+    at ``path`` writes to its values, for good: a constraint puts them back after every optimizer
+    step, so only the columns of the characters it lacked learn and what it read it reads as
+    before, unless a new character now outscores it. Set from ``path`` itself, so a resumed run
+    pins the same values. Returns the number of pinned columns."""
+    import keras
+
+    from chinese_ocr.config import ChineseConfig
+    from chinese_ocr.recognize import config_path_for
+    from ocr_common.config import load_config
+
+    src_chars = load_config(ChineseConfig, config_path_for(path)).chars
+    kernel, bias = keras.saving.load_model(path, compile=False).get_layer("logits").get_weights()
+    mine = {c: i + 1 for i, c in enumerate(cfg.chars)}
+    pairs = [(0, 0)] + [(mine[c], i + 1) for i, c in enumerate(src_chars) if c in mine]
+    cols, src_cols = np.array(pairs).T
+    layer = model.get_layer("logits")
+    fixed_k, fixed_b = np.zeros(layer.kernel.shape, "float32"), np.zeros(layer.bias.shape, "float32")
+    fixed_k[:, cols], fixed_b[cols] = kernel[:, src_cols], bias[src_cols]
+    mask = np.zeros(layer.bias.shape, bool)
+    mask[cols] = True
+    layer.kernel.constraint = lambda w: keras.ops.where(mask[None, :], fixed_k, w)
+    layer.bias.constraint = lambda w: keras.ops.where(mask, fixed_b, w)
+    print(f"classifier: {len(cols)} columns kept as in {path}, {len(mask) - len(cols)} learn", flush=True)
+    return len(cols)
 
 
 def grow_from(model, cfg, path: str | Path) -> bool:
@@ -296,6 +327,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"held-out sets {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}", flush=True)
     with run.scope():
         model = compile_model(freeze_except(build_model(cfg), args.train_only), args.optimizer, args.lr)
+    if args.keep_columns:
+        if not args.init_from:
+            raise SystemExit("--keep-columns keeps the columns of --init-from: give it")
+        keep_source_columns(model, cfg, args.init_from)
     run.save_config(cfg)
     seed = [args.seed, run.epochs_done()]
     feed_stats: dict = {}  # parallel_batches counts fresh and replayed batches here

@@ -157,7 +157,8 @@ def test_a_plate_reader_trains_on_plates_alone(tmp_path):
 
 def test_train_only_the_classifier_of_a_grown_charset(tmp_path):
     """``--train-only logits`` from a level-1 model into GB 2312: the new classifier learns while
-    every other weight, batch-norm statistics included, stays as the source had it."""
+    every other weight, batch-norm statistics included, stays as the source had it; with
+    ``--keep-columns`` only the new characters' columns move."""
     import keras
     import numpy as np
 
@@ -180,16 +181,27 @@ def test_train_only_the_classifier_of_a_grown_charset(tmp_path):
               "--init-from", str(tmp_path / "src.keras")]
     with pytest.raises(SystemExit, match="no layer nothing"):
         train.main([*common, "--train-only", "nothing", "--run-dir", str(tmp_path / "bad")])
-    summary = train.main([*common, "--train-only", "logits", "--run-dir", str(tmp_path / "run")])
-    assert summary["classes"] == len(charset_chars("GB2312")) + 1
-    got = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
-    for layer in src.layers:
-        if layer.name != "logits" and layer.weights:
-            for a, b in zip(layer.get_weights(), got.get_layer(layer.name).get_weights()):
-                np.testing.assert_array_equal(a, b, err_msg=layer.name)
+    with pytest.raises(SystemExit, match="--init-from"):
+        train.main([*common[:-2], "--keep-columns", "--run-dir", str(tmp_path / "bad2")])
     new = charset_chars("GB2312")
-    kernel = got.get_layer("logits").get_weights()[0]
     grown_cfg = ChineseConfig(arch="crnn", charset="GB2312", chars=new, base=8, bottleneck=16)
     grown = build_model(grown_cfg)
     assert train.grow_from(grown, grown_cfg, tmp_path / "src.keras")
-    assert not np.allclose(kernel, grown.get_layer("logits").get_weights()[0])  # the classifier learnt
+    start_k, start_b = grown.get_layer("logits").get_weights()
+    old_cols = [0] + [new.index(c) + 1 for c in src_cfg.chars]
+    new_cols = sorted(set(range(len(new) + 1)) - set(old_cols))
+    for keep in (False, True):
+        run = tmp_path / f"run-{keep}"
+        summary = train.main([*common, "--train-only", "logits", *(["--keep-columns"] if keep else []),
+                              "--run-dir", str(run)])
+        assert summary["classes"] == len(new) + 1
+        got = keras.saving.load_model(run / "best.keras", compile=False)
+        for layer in src.layers:
+            if layer.name != "logits" and layer.weights:
+                for a, b in zip(layer.get_weights(), got.get_layer(layer.name).get_weights()):
+                    np.testing.assert_array_equal(a, b, err_msg=layer.name)
+        k, b = got.get_layer("logits").get_weights()
+        assert not np.allclose(k[:, new_cols], start_k[:, new_cols])  # the new characters learnt
+        # --keep-columns: the blank and the source's characters exactly as they were; else they move too.
+        assert np.array_equal(k[:, old_cols], start_k[:, old_cols]) == keep
+        assert np.array_equal(b[old_cols], start_b[old_cols]) == keep

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.evaluate import inference_file
-    from ocr_common.config import load_config, save_config
+    from ocr_common.config import load_config
     from ocr_common.export import load_keras_model
     from ocr_common.interpolate import interpolate_models
 
@@ -39,20 +39,35 @@ def main(argv: list[str] | None = None) -> Path:
     cfg = load_config(ChineseConfig, base_path.with_suffix(".json"))
     if load_config(ChineseConfig, tuned_path.with_suffix(".json")).chars != cfg.chars:
         raise SystemExit(f"{args.base} and {args.tuned} write different characters")
+    out = keras_out(args.out)
     model = interpolate_models(load_keras_model(base_path, compile=False),
                                load_keras_model(tuned_path, compile=False), args.alpha)
-    out = Path(args.out)
+    write_derived(model, cfg, out, args.tuned, "chinese_ocr.interpolate", argv)
+    print(f"wrote {out}: {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}")
+    return out
+
+
+def keras_out(path: str) -> Path:
+    out = Path(path)
     if out.suffix != ".keras":
         raise SystemExit(f"--out must be a .keras file, got {out}")
+    return out
+
+
+def write_derived(model, cfg, out: Path, made_from: str, module: str, argv: list[str]) -> None:
+    """Save a recogniser made from the checkpoint ``made_from`` by ``python -m module argv``: the
+    model, its config beside it and a ``command.txt`` that chains the command of ``made_from``'s
+    run folder (when it has one) with this one, so ``chinese_ocr.evaluate --publish`` records how
+    it was made."""
+    from ocr_common.config import save_config
+
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     save_config(cfg, out.with_suffix(".json"))
-    tuned_cmd = Path(args.tuned).parent / "command.txt"
-    steps = [tuned_cmd.read_text().strip()] if tuned_cmd.is_file() else []
-    steps.append(shlex.join(["python", "-m", "chinese_ocr.interpolate", *argv]))
+    run_cmd = Path(made_from).parent / "command.txt"
+    steps = [run_cmd.read_text().strip()] if run_cmd.is_file() else []
+    steps.append(shlex.join(["python", "-m", module, *argv]))
     (out.parent / "command.txt").write_text(" && ".join(steps) + "\n")
-    print(f"wrote {out}: {1 - args.alpha:g} x {args.base} + {args.alpha:g} x {args.tuned}")
-    return out
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ chains the training run's command with this one.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -57,12 +56,11 @@ def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.evaluate import inference_file
-    from ocr_common.config import load_config, save_config
+    from chinese_ocr.interpolate import keras_out, write_derived
+    from ocr_common.config import load_config
     from ocr_common.export import load_keras_model
 
-    out = Path(args.out)
-    if out.suffix != ".keras":
-        raise SystemExit(f"--out must be a .keras file, got {out}")
+    out = keras_out(args.out)
     path, src = inference_file(args.model), inference_file(args.source)
     cfg = load_config(ChineseConfig, path.with_suffix(".json"))
     src_chars = load_config(ChineseConfig, src.with_suffix(".json")).chars
@@ -70,13 +68,7 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"{args.model} does not write more characters than {args.source}: nothing is new")
     model = load_keras_model(path, compile=False)
     n = shift_new(model, cfg.chars, src_chars, args.shift)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    save_config(cfg, out.with_suffix(".json"))
-    run_cmd = Path(args.model).parent / "command.txt"
-    steps = [run_cmd.read_text().strip()] if run_cmd.is_file() else []
-    steps.append(shlex.join(["python", "-m", "chinese_ocr.prior", *argv]))
-    (out.parent / "command.txt").write_text(" && ".join(steps) + "\n")
+    write_derived(model, cfg, out, args.model, "chinese_ocr.prior", argv)
     print(f"wrote {out}: {n} new characters' logits lowered by {args.shift:g}")
     return out
 

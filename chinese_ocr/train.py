@@ -18,6 +18,11 @@ resumable backup (kill the run and start the same command again: it continues fr
 finished epoch), ``log.csv``, ``curve.png``. ``python -m chinese_ocr.evaluate --publish``
 measures a checkpoint and ships it.
 
+``--init-from`` a recogniser of fewer characters grows its classifier (the new characters start as
+the mean column); ``--train-only logits --keep-columns`` then trains only the new characters'
+columns on the source's features (how the shipped model learnt GB 2312 level 2; lower their
+logits afterwards with ``python -m chinese_ocr.prior``).
+
 With ``--charset plates`` it trains a licence-plate reader (served beside the line recogniser,
 :mod:`chinese_ocr.recognize`): plates rendered while it runs (``--live-share``) and the real
 plates' training photos, each drawn afresh (:mod:`chinese_ocr.augment`) for the rest of every

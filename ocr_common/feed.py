@@ -31,6 +31,9 @@ class FeedError(RuntimeError):
 
 
 def _worker(make: Callable[[Any], Iterator], seed: Any, out, stop) -> None:
+    # A trainer killed outright (SIGTERM, SIGKILL) never sets ``stop``: without this check its
+    # workers waited on the full queue for good, each holding its renderer's memory.
+    parent = mp.parent_process()
     try:
         for item in make(seed):
             while not stop.is_set():
@@ -38,6 +41,8 @@ def _worker(make: Callable[[Any], Iterator], seed: Any, out, stop) -> None:
                     out.put(item, timeout=0.5)
                     break
                 except queue.Full:
+                    if parent is not None and not parent.is_alive():
+                        return
                     continue
             if stop.is_set():
                 return

@@ -89,3 +89,45 @@ def test_without_replay_every_batch_is_fresh():
     ys = [int(next(gen)[1][0]) for _ in range(5)]
     gen.close()
     assert ys == [3000, 3001, 3002, 3003, 3004] and stats == {"fresh": 5, "replayed": 0}
+
+
+def pids(seed):
+    import os
+
+    while True:
+        yield seed, os.getpid()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # exited, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_exit_when_the_trainer_is_killed(tmp_path):
+    """A trainer killed outright never closes its feed: its workers see it gone and exit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\nfrom ocr_common.feed import parallel_batches\nfrom tests.test_feed import pids\n"
+            "gen = parallel_batches(pids, [0], queue_size=1)\nprint(next(gen)[1], flush=True)\ntime.sleep(120)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trainer = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(trainer.stdout.readline())
+        time.sleep(1.0)
+        assert not _gone(worker)  # alive while its trainer is
+        os.kill(trainer.pid, signal.SIGKILL)
+        trainer.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while not _gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(worker)
+    finally:
+        trainer.kill()

@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def new_columns(chars: str, source_chars: str) -> np.ndarray:
     """Classifier columns (blank = 0) of the characters of ``chars`` that ``source_chars`` lacks."""
-    have = set(source_chars)
-    return np.array([i + 1 for i, c in enumerate(chars) if c not in have], np.int64)
+    from ocr_common.ctc_model import matched_columns
+
+    return np.setdiff1d(np.arange(1, len(chars) + 1), matched_columns(chars, source_chars)[0]).astype(np.int64)
 
 
 def shift_new(model, chars: str, source_chars: str, shift: float) -> int:

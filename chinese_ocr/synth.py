@@ -607,20 +607,17 @@ def print_lines(n: int, *, split: str = "eval", seed: int = PRINT_SEED, charset:
     (seed, split)."""
     r = Renderer(split, charset, clean=True, natural_text=True)
     rng = np.random.default_rng([seed, SPLITS[split]])
-    images, texts = [], []
-    bar = None
-    if progress:
-        import keras
+    import keras
 
-        bar = keras.utils.Progbar(n, unit_name="line")
+    images, texts = [], []
+    bar = keras.utils.Progbar(n, unit_name="line", verbose=int(progress))
     for _ in range(n):
         s = r.sample(rng)
         cols = np.nonzero(s.image.max(axis=0) > 24)[0]
         end = min(s.image.shape[1], int(cols[-1]) + 1 + PRINT_MARGIN) if len(cols) else s.image.shape[1]
         images.append(np.ascontiguousarray(255 - s.image[:, :end]))
         texts.append(s.text)
-        if bar is not None:
-            bar.add(1)
+        bar.add(1)
     return images, texts
 
 

@@ -136,12 +136,11 @@ def keep_source_columns(model, cfg, path: str | Path) -> int:
     from chinese_ocr.config import ChineseConfig
     from chinese_ocr.recognize import config_path_for
     from ocr_common.config import load_config
+    from ocr_common.ctc_model import matched_columns
 
     src_chars = load_config(ChineseConfig, config_path_for(path)).chars
     kernel, bias = keras.saving.load_model(path, compile=False).get_layer("logits").get_weights()
-    mine = {c: i + 1 for i, c in enumerate(cfg.chars)}
-    pairs = [(0, 0)] + [(mine[c], i + 1) for i, c in enumerate(src_chars) if c in mine]
-    cols, src_cols = np.array(pairs).T
+    cols, src_cols = matched_columns(cfg.chars, src_chars)
     layer = model.get_layer("logits")
     fixed_k, fixed_b = np.zeros(layer.kernel.shape, "float32"), np.zeros(layer.bias.shape, "float32")
     fixed_k[:, cols], fixed_b[cols] = kernel[:, src_cols], bias[src_cols]

@@ -69,13 +69,22 @@ def transfer_weights(model, chars: str, source, source_chars: str) -> dict:
     k, b = model.get_layer("logits").get_weights()
     if k.shape[0] != k_src.shape[0]:
         raise ValueError(f"logits inputs differ: {k_src.shape[0]} features in the source, {k.shape[0]} here")
-    old = {c: i + 1 for i, c in enumerate(source_chars)}
-    pairs = [(0, 0)] + [(i + 1, old[c]) for i, c in enumerate(chars) if c in old]
-    new_idx, old_idx = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    new_idx, old_idx = matched_columns(chars, source_chars)
     k[:, new_idx], b[new_idx] = k_src[:, old_idx], b_src[old_idx]
     fresh = np.setdiff1d(np.arange(1, len(chars) + 1), new_idx)
     if len(fresh):
         k[:, fresh] = k_src[:, 1:].mean(axis=1, keepdims=True)
         b[fresh] = b_src[1:].mean()
     model.get_layer("logits").set_weights([k, b])
-    return {"layers": copied + 1, "skipped": skipped, "chars_kept": len(pairs) - 1, "chars_new": len(fresh)}
+    return {"layers": copied + 1, "skipped": skipped, "chars_kept": len(new_idx) - 1, "chars_new": len(fresh)}
+
+
+def matched_columns(chars: str, source_chars: str):
+    """``(columns, source_columns)``: the classifier columns (blank = 0, character i = i + 1) of a
+    model writing ``chars`` that a model writing ``source_chars`` has too, and theirs there; the
+    blank first."""
+    import numpy as np
+
+    old = {c: i + 1 for i, c in enumerate(source_chars)}
+    pairs = [(0, 0)] + [(i + 1, old[c]) for i, c in enumerate(chars) if c in old]
+    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])

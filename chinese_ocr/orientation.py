@@ -134,14 +134,26 @@ class RecognizerOrientation:
         self.recognizer = recognizer
         self.threshold = threshold
 
+    def sure_upright(self, confidence: float) -> bool:
+        """Whether a line read as given with this confidence is upright whatever its turned
+        reading says: a confidence is at most 1, so the turned reading cannot beat this one by
+        more than ``threshold`` (the decision is the one reading both ways gives, one recogniser
+        pass cheaper; docs/chinese.md, "Orientation")."""
+        return 1.0 - confidence <= self.threshold
+
     def read_upright(self, image: np.ndarray, decoder: str = "best-path") -> tuple[bool, object]:
-        """``(turned, reading)``: one line read both ways in one recogniser call, and decoded only
-        the way round that wins (a :class:`~chinese_ocr.recognize.LineText`, read once)."""
+        """``(turned, reading)``: one line read as given, then turned unless :meth:`sure_upright`,
+        and decoded only the way round that wins (a :class:`~chinese_ocr.recognize.LineText`,
+        read once)."""
         from chinese_ocr.recognize import line_confidence, reading
 
         rec = self.recognizer
-        up, down = rec.probabilities([image, turn_image(image)])
-        turned = line_confidence(down) - line_confidence(up) > self.threshold
+        (up,) = rec.probabilities([image])
+        c_up = line_confidence(up)
+        turned = False
+        if not self.sure_upright(c_up):
+            (down,) = rec.probabilities([turn_image(image)])
+            turned = line_confidence(down) - c_up > self.threshold
         return turned, reading(down if turned else up, rec.charset, decoder, rec.lm(decoder))
 
     def turned(self, images: Sequence[np.ndarray]) -> np.ndarray:

@@ -227,6 +227,8 @@ class ChinesePredictor:
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
         if upright is not None and isinstance(self.orientation, RecognizerOrientation):
+            if all(self.orientation.sure_upright(upright[i].once) for i in keep):
+                return False  # no turned reading can lift the mean over the threshold
             down = self.recognizer.confidences([turn_image(crops[i]) for i in keep])
             p = np.array([d - upright[i].once for d, i in zip(down, keep)], np.float64)
         else:

@@ -110,7 +110,7 @@ class LineRecognizer:
     def __init__(self, model_path: str | Path, config: ChineseConfig | None = None, *, backend: str | None = None,
                  batching: bool = False, max_wait_ms: float = 0.0, batch_size: int = 32,
                  onnx_cache_dir: str | Path | None = None, variants: bool = True,
-                 plate_model: str | Path | None = None):
+                 plate_model: str | Path | None = None, width_buckets: Sequence[int] = WIDTH_BUCKETS):
         from ocr_common.runtime import ModelRuntime
 
         self.model_path = Path(model_path)
@@ -118,12 +118,17 @@ class LineRecognizer:
         self.charset = Charset(self.config.chars)
         self.variants = variants
         self.lm_alpha = ALPHA
+        buckets = {2: tuple(width_buckets)} if width_buckets else None
         self.runtime = ModelRuntime(self.model_path, backend=backend, batch_buckets=(1, 8), max_batch=batch_size,
-                                    stride=self.config.stride, buckets={2: WIDTH_BUCKETS},
+                                    stride=self.config.stride, buckets=buckets,
                                     batching=batching, max_wait_ms=max_wait_ms, onnx_cache_dir=onnx_cache_dir)
         # The plate reader: a recogniser of its own (read once per variant; never itself refined).
+        # A plate's three views run as one batch at the widest view's width (no width buckets: a
+        # plate at 32 px high is about 128 wide, its wider view 144, which a bucket would pad to
+        # 192): 5.1 ms against 6.8 for the two calls the buckets made, the same readings on the
+        # plates (logs in docs/chinese.md, "Plates").
         self.plates = LineRecognizer(plate_model, backend=backend, batch_size=batch_size, onnx_cache_dir=onnx_cache_dir,
-                                     variants=False) if plate_model else None
+                                     variants=False, width_buckets=()) if plate_model else None
 
     @property
     def backend(self) -> str:
@@ -147,11 +152,12 @@ class LineRecognizer:
         c = self.config
         return [normalize_line(im, c.height, None, c.stride).astype(np.float32) / 255.0 for im in images]
 
-    def probabilities(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Per line: its ``(frames, classes)`` character probabilities, padding frames cut off."""
+    def probabilities(self, images: Sequence[np.ndarray], together: bool = False) -> list[np.ndarray]:
+        """Per line: its ``(frames, classes)`` character probabilities, padding frames cut off;
+        ``together``: all the lines in one batch (:meth:`~ocr_common.runtime.ModelRuntime.run_images`)."""
         if not images:
             return []
-        return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images))]
+        return [r.outputs[0] for r in self.runtime.run_images(self.normalize(images), together)]
 
     def confidences(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Per line: the confidence of its reading once as given, without decoding it (the
@@ -189,13 +195,13 @@ class LineRecognizer:
     def _read_plates(self, images: Sequence[np.ndarray], first: Sequence[LineText], decoder: str,
                      out: list[LineText]) -> set[int]:
         """The lines of ``first`` that look like plates, read by the plate reader as the three
-        variants (one batch); where one of its readings is a plate, the most confident such one
-        goes into ``out``. Returns the indices so answered."""
+        variants (one batch a line, at its widest view's width); where one of its readings is a
+        plate, the most confident such one goes into ``out``. Returns the indices so answered."""
         idx = [i for i, r in enumerate(first) if looks_like_plate(r.text)]
         if not idx:
             return set()
         views = [reading_variants(images[i]) for i in idx]
-        probs = iter(self.plates.probabilities([v for vs in views for v in vs]))
+        probs = iter([p for vs in views for p in self.plates.probabilities(vs, together=True)])
         # A plate is not a word; and beam search reads the validation plates exactly as best path
         # does (chinese_ocr.evaluate, 2026-12-05), a few ms later on each of the three views.
         decoder = "best-path" if decoder == "beam-lm" else decoder

@@ -156,8 +156,20 @@ def beam_search(
     probs = _check_probs(probs, charset)
     if beam_width < 1:
         raise ValueError(f"beam_width must be >= 1, got {beam_width}")
-    logp = log_probs(probs)
     chars = charset.chars
+    # Only the blank and the classes some frame offers as a candidate can ever be read (a beam's
+    # last character was a candidate once), so the logs are taken of those columns alone, and
+    # every class id below is turned into its column of ``logp`` by ``column``: with thousands of
+    # classes the log of the whole matrix cost more than the rest of the search.
+    offered = probs >= min_prob
+    offered[:, BLANK] = False
+    frame_of, cand_ids = np.divmod(np.flatnonzero(offered), probs.shape[1])  # np.nonzero of 2-D is slow
+    used = np.union1d(cand_ids, [BLANK])
+    column = np.zeros(probs.shape[1], np.int64)
+    column[used] = np.arange(used.size)
+    logp = log_probs(probs[:, used])
+    blank = column[BLANK]
+    bounds = np.searchsorted(frame_of, np.arange(probs.shape[0] + 1))
 
     texts: list[str] = [""]
     last: list[int] = [-1]  # class id of the last character; -1 for the empty prefix
@@ -168,15 +180,15 @@ def beam_search(
     parent = np.array([-1])  # per beam: the beam that is its text less the last character, or -1
     for t in range(logp.shape[0]):
         lp = logp[t]
-        cand = np.flatnonzero(probs[t] >= min_prob)
-        cand = cand[cand != BLANK]
+        cand = cand_ids[bounds[t]:bounds[t + 1]]
         last_arr = np.asarray(last)
         has_last = last_arr >= 0
+        last_col = column[np.maximum(last_arr, 0)]  # the blank's column for the empty prefix
         total = np.logaddexp(pb, pnb)
 
         # The beam stays the same text: through a blank, or by repeating its last character.
-        stay_pb = total + lp[BLANK]
-        stay_pnb = np.where(has_last, pnb + lp[np.maximum(last_arr, 0)], LOG_ZERO)
+        stay_pb = total + lp[blank]
+        stay_pnb = np.where(has_last, pnb + lp[last_col], LOG_ZERO)
         if not cand.size:
             # No character to try (most frames of a line: between characters the blank holds
             # nearly all): the beams stay the same texts, a beam that extends another by its
@@ -184,17 +196,17 @@ def beam_search(
             i = np.flatnonzero(parent >= 0)
             if i.size:
                 j, c = parent[i], last_arr[i]
-                v = np.where(c == last_arr[j], pb[j], total[j]) + lp[c]
+                v = np.where(c == last_arr[j], pb[j], total[j]) + lp[last_col[i]]
                 stay_pnb[i] = np.logaddexp(stay_pnb[i], v)
             pb, pnb = stay_pb, stay_pnb
             continue
-        pos = np.full(lp.shape[0], -1)
-        pos[cand] = np.arange(cand.size)
+        pos = np.full(used.size, -1)  # per column of logp: its place among this frame's candidates
+        pos[column[cand]] = np.arange(cand.size)
 
-        ext = total[:, None] + lp[cand][None, :]
-        rows = np.flatnonzero(has_last & (pos[np.maximum(last_arr, 0)] >= 0))
-        cols = pos[last_arr[rows]]
-        ext[rows, cols] = pb[rows] + lp[last_arr[rows]]
+        ext = total[:, None] + lp[column[cand]][None, :]
+        rows = np.flatnonzero(has_last & (pos[last_col] >= 0))
+        cols = pos[last_col[rows]]
+        ext[rows, cols] = pb[rows] + lp[last_col[rows]]
 
         # An extension that spells a text already in the beam is added to that beam, not kept twice.
         where = {text: i for i, text in enumerate(texts)}
@@ -203,10 +215,10 @@ def beam_search(
             if j is None:
                 continue
             c = last[i]
-            v = (pb[j] if c == last[j] else total[j]) + lp[c]
+            v = (pb[j] if c == last[j] else total[j]) + lp[last_col[i]]
             stay_pnb[i] = np.logaddexp(stay_pnb[i], v)
-            if pos[c] >= 0:
-                ext[j, pos[c]] = -np.inf
+            if pos[last_col[i]] >= 0:
+                ext[j, pos[last_col[i]]] = -np.inf
 
         ext_lm = np.broadcast_to(lm[:, None], ext.shape)
         if bonus is not None and cand.size:

@@ -290,15 +290,25 @@ class ModelRuntime:
                 raise ValueError(f"{self.name}: image axis {i} is {s}, the model needs {d}")
             else:
                 target.append(d)
-        if tuple(target) == image.shape:
+        return self._pad_to(image, tuple(target))
+
+    def _pad_to(self, image: np.ndarray, target: tuple[int, ...]) -> np.ndarray:
+        """``image`` padded with the background on the bottom/right to ``target``."""
+        if target == image.shape:
             return image
         out = np.full(target, self.pad_value, np.float32)
         out[tuple(slice(0, s) for s in image.shape)] = image
         return out
 
-    def run_images(self, images: Sequence[np.ndarray]) -> list[ImageResult]:
-        """Images of varying size along the free axes -> one :class:`ImageResult` each, in order."""
+    def run_images(self, images: Sequence[np.ndarray], together: bool = False) -> list[ImageResult]:
+        """Images of varying size along the free axes -> one :class:`ImageResult` each, in order.
+        Images that pad to the same size run in one batch; ``together``: all of them in one batch,
+        each padded further to the largest (a few images of nearly one size: one call is quicker
+        than one per size)."""
         padded = [self.pad_image(im) for im in images]
+        if together and padded:
+            largest = tuple(np.max([p.shape for p in padded], axis=0))
+            padded = [self._pad_to(p, largest) for p in padded]
         sizes = [tuple(np.shape(im)[a - 1] for a in self.free_axes) for im in images]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, p in enumerate(padded):

@@ -124,6 +124,67 @@ def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
     assert r["accuracy"] == 1.0 and r["upright_called_turned"] == 0.0
 
 
+def _counting_reader(sure: float):
+    """Like :func:`_top_heavy_reader`, sure of an upright line at ``sure``; ``rec.seen`` counts the
+    line images its network was given."""
+    from chinese_ocr.recognize import LineRecognizer, line_confidence
+    from ocr_common.ctc import Charset
+
+    rec = object.__new__(LineRecognizer)
+    rec.variants, rec.charset, rec.seen = False, Charset("字丁"), []
+
+    def probabilities(images):
+        rec.seen.extend(images)
+        return [np.array([[1 - sure, sure, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
+                          else [0.1, 0.4, 0.5]]) for im in images]
+
+    rec.probabilities = probabilities
+    rec.confidences = lambda images: np.array([line_confidence(p) for p in probabilities(images)])
+    return rec
+
+
+@pytest.mark.parametrize("sure, reads_upright", [(0.97, 1), (0.94, 2)])
+def test_a_line_read_surely_as_given_is_not_read_turned(sure, reads_upright):
+    """A confidence is at most 1: a line read at 0.97 as given cannot be beaten by its turned
+    reading by more than 0.05, so it is not read turned; at 0.94 it could be, so it is. Either
+    way the decision is the one reading both ways gives."""
+    from chinese_ocr.orientation import RecognizerOrientation
+
+    rec = _counting_reader(sure)
+    clf = RecognizerOrientation(rec, threshold=0.05)
+    up = 255 - _line(80)
+    assert clf.sure_upright(0.9501) and clf.sure_upright(1.0) and not clf.sure_upright(0.9499)
+    assert clf.read_upright(up) == (False, type(clf.read_upright(up)[1])("字", sure))
+    rec.seen.clear()
+    clf.read_upright(up)
+    assert len(rec.seen) == reads_upright
+    rec.seen.clear()
+    turned, line = clf.read_upright(up[::-1, ::-1])  # doubtful as given (0.5): read turned, and turned
+    assert (turned, line.text, len(rec.seen)) == (True, "字", 2)
+    both_ways = clf.turned([up, up[::-1, ::-1]]) > clf.threshold
+    assert both_ways.tolist() == [False, True]
+
+
+def test_a_page_whose_voting_lines_read_surely_is_not_read_turned():
+    """The page vote (the weighted mean of turned minus upright confidence over its longest lines)
+    cannot pass the threshold when every voting line read at 1 - threshold or more: no turned
+    reading is made. One doubtful line and the page is read turned as before."""
+    from chinese_ocr.orientation import RecognizerOrientation
+    from chinese_ocr.predict import ChinesePredictor
+    from chinese_ocr.recognize import LineText
+
+    rec = _counting_reader(0.97)
+    predictor = object.__new__(ChinesePredictor)
+    predictor.recognizer, predictor.orientation = rec, RecognizerOrientation(rec, threshold=0.05)
+    up = 255 - _line(80)
+    crops = [up, up, up]
+    assert predictor._is_turned(crops, [LineText("字", 0.97)] * 3) is False and rec.seen == []
+    assert predictor._is_turned(crops, [LineText("字", 0.97)] * 2 + [LineText("丁", 0.5)]) is False
+    assert len(rec.seen) == 3  # the doubtful line made the vote read them all turned
+    turned_crops = [c[::-1, ::-1] for c in crops]
+    assert predictor._is_turned(turned_crops, [LineText("丁", 0.5)] * 3) is True
+
+
 def test_measure_pages_asks_the_page_pipeline_both_ways():
     from chinese_ocr.orientation import measure_pages, table
 

@@ -107,8 +107,8 @@ class _PlateReader:
         self.calls = []
         self.charset = PLATE_CS
 
-    def probabilities(self, images):
-        self.calls.append(len(images))
+    def probabilities(self, images, together=False):
+        self.calls.append((len(images), together))
         out = []
         for im in images:
             text, p = ("皖A12345", 0.97) if im.shape[:2] == (22, 90) else ("皖A1234", 0.99)
@@ -130,7 +130,7 @@ def test_plate_reader_reads_what_looks_like_a_plate():
     first = [LineText("皖A1234", 0.99), LineText("天", 0.99), LineText("皖A1234", 0.99)]
     images = [np.full((24, 94), 200, np.uint8), np.full((24, 94), 200, np.uint8), np.full((30, 94), 200, np.uint8)]
     got = rec.refine(images, first)
-    assert rec.plates.calls == [6]  # both plate-like lines, three variants each, in one batch
+    assert rec.plates.calls == [(3, True)] * 2  # both plate-like lines, each one batch of its three variants
     tight = reading(_PlateReader().probabilities([np.zeros((22, 90))])[0], PLATE_CS)
     assert got[0].text == "皖A12345" and got[0].confidence == pytest.approx(tight.confidence)
     assert got[0].once == pytest.approx(0.99)  # the first reading's confidence is kept

@@ -86,6 +86,25 @@ def test_fixed_size_char_model_parity(tiny_models_dir, tmp_path):
         assert n == 0 or np.max(np.abs(a - b)) < ATOL
 
 
+@pytest.mark.parametrize("backend", ["tf", "onnx"])
+def test_images_run_together_are_padded_to_the_largest_in_one_call(runtimes, backend, monkeypatch):
+    rt = runtimes["crnn", backend]
+    images = word_images((50, 60, 100))
+    calls = []
+    run = rt.run
+    monkeypatch.setattr(rt, "run", lambda x: calls.append(x.shape) or run(x))
+    results = rt.run_images(images, together=True)
+    assert calls == [(3, 32, 128, 1)] and [r.padded for r in results] == [(128,)] * 3
+    assert [r.outputs[0].shape for r in results] == [(math.ceil(w / 4), 5) for w in (50, 60, 100)]
+    for im, r in zip(images, results):  # each as it reads alone at that width
+        alone = np.zeros((1, 32, 128, 1), np.float32)
+        alone[0, :, : im.shape[1]] = im
+        np.testing.assert_allclose(r.outputs[0], run(alone)[0][0, : r.outputs[0].shape[0]], rtol=1e-5, atol=1e-5)
+    calls.clear()
+    rt.run_images(images)
+    assert sorted(calls) == [(1, 32, 128, 1), (2, 32, 64, 1)]  # by bucket: two calls
+
+
 def test_widths_are_padded_to_buckets_then_stride_and_outputs_cut_back(runtimes):
     rt = runtimes["crnn", "tf"]
     images = word_images((50, 64, 100, 200, 7))

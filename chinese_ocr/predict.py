@@ -227,8 +227,11 @@ class ChinesePredictor:
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
         if upright is not None and isinstance(self.orientation, RecognizerOrientation):
-            if all(self.orientation.sure_upright(upright[i].once) for i in keep):
-                return False  # no turned reading can lift the mean over the threshold
+            # A turned reading is at most 1 more confident than 1 - the upright one: when the
+            # weighted mean of those bounds is within the threshold, the vote cannot pass it.
+            if self.orientation.sure_upright(float(np.sum(w[keep] * [upright[i].once for i in keep])
+                                                   / max(np.sum(w[keep]), 1e-9))):
+                return False
             down = self.recognizer.confidences([turn_image(crops[i]) for i in keep])
             p = np.array([d - upright[i].once for d, i in zip(down, keep)], np.float64)
         else:

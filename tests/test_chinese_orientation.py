@@ -167,8 +167,8 @@ def test_a_line_read_surely_as_given_is_not_read_turned(sure, reads_upright):
 
 def test_a_page_whose_voting_lines_read_surely_is_not_read_turned():
     """The page vote (the weighted mean of turned minus upright confidence over its longest lines)
-    cannot pass the threshold when every voting line read at 1 - threshold or more: no turned
-    reading is made. One doubtful line and the page is read turned as before."""
+    cannot pass the threshold when the weighted mean of the upright confidences is 1 - threshold
+    or more: no turned reading is made. One doubtful line and the page is read turned as before."""
     from chinese_ocr.orientation import RecognizerOrientation
     from chinese_ocr.predict import ChinesePredictor
     from chinese_ocr.recognize import LineText
@@ -179,6 +179,8 @@ def test_a_page_whose_voting_lines_read_surely_is_not_read_turned():
     up = 255 - _line(80)
     crops = [up, up, up]
     assert predictor._is_turned(crops, [LineText("字", 0.97)] * 3) is False and rec.seen == []
+    assert predictor._is_turned(crops, [LineText("字", 1.0)] * 2 + [LineText("字", 0.88)]) is False
+    assert rec.seen == []  # a mean of 0.96: sure as a whole
     assert predictor._is_turned(crops, [LineText("字", 0.97)] * 2 + [LineText("丁", 0.5)]) is False
     assert len(rec.seen) == 3  # the doubtful line made the vote read them all turned
     turned_crops = [c[::-1, ::-1] for c in crops]

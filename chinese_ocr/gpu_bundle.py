@@ -7,7 +7,8 @@ TensorFlow train the Chinese recogniser on lines rendered while it trains.
 The folder holds (about 40 MB for GB2312-1, 55 MB for GB2312):
 
 * ``faces.tar.xz``: every training face of :mod:`chinese_ocr.fonts` cut to the characters the
-  recogniser writes (``--charset``, GB2312-1 by default, and ASCII; fontTools' subsetter,
+  recogniser writes (``--charset``: by default the shipped recogniser's, read from
+  ``models/chinese.json``, so a fine-tune keeps every class it has; and ASCII; fontTools' subsetter,
   hinting dropped), one file a face (``<name>.font``), found through ``ZH_FACE_DIR``. The Noto
   CJK collections alone are over 400 MB; the GB2312-1 subsets xz-packed are about 23 MB.
 * ``word-lists.pkl.gz``: the text sampler's jieba and wordfreq word lists
@@ -119,9 +120,9 @@ def _copy_files(src: Path, dst: Path) -> None:
             shutil.copyfile(f, dst / f.relative_to(src))
 
 
-def build(out: Path, synth: Path, charset: str = "GB2312-1", wheels: bool = True,
+def build(out: Path, synth: Path, charset: str | None = None, wheels: bool = True,
           workers: int = 2, plates: Path | None = None) -> Path:
-    """Write the bundle to ``out`` (see the module docstring)."""
+    """Write the bundle to ``out`` (see the module docstring); ``charset`` None: :func:`shipped_charset`."""
     import keras
 
     from chinese_ocr.charset import charset_chars
@@ -129,6 +130,7 @@ def build(out: Path, synth: Path, charset: str = "GB2312-1", wheels: bool = True
     from chinese_ocr.fonts import faces
     from ocr_common.shards import shard_files
 
+    charset = charset or shipped_charset()
     out.mkdir(parents=True, exist_ok=True)
     missing = [s for s in ("heldout", "eval", "plates-train", "plates-val") if not shard_files(synth / s)]
     if missing:
@@ -166,6 +168,17 @@ def build(out: Path, synth: Path, charset: str = "GB2312-1", wheels: bool = True
     return out
 
 
+def shipped_charset(config: Path = Path("models/chinese.json"), fallback: str = "GB2312") -> str:
+    """The charset name of the shipped recogniser (its config beside the weights), else ``fallback``:
+    a bundle cut to a smaller charset would have ``run.sh`` fine-tune away the classes it lacks."""
+    import json
+
+    try:
+        return json.loads(config.read_text())["charset"]
+    except (OSError, ValueError, KeyError):
+        return fallback
+
+
 def main(argv: list[str] | None = None) -> None:
     from chinese_ocr.charset import LEVELS
 
@@ -173,8 +186,8 @@ def main(argv: list[str] | None = None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="gpu", help="bundle folder [gpu]")
     ap.add_argument("--synth-dir", default="data/zh_synth", help="where the held-out shards are [data/zh_synth]")
-    ap.add_argument("--charset", default="GB2312-1", choices=sorted(LEVELS),
-                    help="what the faces are cut to and run.sh trains [GB2312-1]")
+    ap.add_argument("--charset", default=shipped_charset(), choices=sorted(LEVELS),
+                    help="what the faces are cut to and run.sh trains [the shipped recogniser's: %(default)s]")
     ap.add_argument("--plates", default="../shared/data/plates",
                     help="the real plate photos to carry ('' for none) [../shared/data/plates]")
     ap.add_argument("--no-wheels", action="store_true", help="skip downloading Keras for the GPU image")

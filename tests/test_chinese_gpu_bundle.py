@@ -4,6 +4,7 @@ to render training lines: subset faces found through ``ZH_FACE_DIR``, saved word
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tarfile
@@ -83,7 +84,7 @@ def test_bundle_holds_faces_word_lists_held_out_sets_and_a_run_script(tmp_path, 
     (plates / "train").mkdir(parents=True)
     (plates / "labels.tsv").write_text("file\ttext\ntrain/a.jpg\t皖A12345\n", encoding="utf-8")
     (plates / "train" / "a.jpg").write_bytes(b"\xff\xd8 not decoded here")
-    out = gpu_bundle.build(tmp_path / "gpu", synth, wheels=False, workers=1, plates=plates)
+    out = gpu_bundle.build(tmp_path / "gpu", synth, "GB2312-1", wheels=False, workers=1, plates=plates)
     with tarfile.open(out / "faces.tar.xz") as t:
         assert [m.name for m in t.getmembers() if m.isfile()] == [f"{FACE.name}.font"]
     assert (out / "word-lists.pkl.gz").stat().st_size > 100_000
@@ -94,3 +95,17 @@ def test_bundle_holds_faces_word_lists_held_out_sets_and_a_run_script(tmp_path, 
     assert (out / "charset").read_text() == "GB2312-1"  # what run.sh trains
     with pytest.raises(SystemExit, match="no shards"):
         gpu_bundle.build(tmp_path / "gpu2", tmp_path / "nothing", wheels=False)
+
+
+def test_the_bundle_charset_defaults_to_the_shipped_recognisers(tmp_path):
+    """A fine-tune on the GPU machine must write every class the shipped model writes."""
+    from chinese_ocr.gpu_bundle import shipped_charset
+
+    config = tmp_path / "chinese.json"
+    config.write_text(json.dumps({"charset": "GB2312", "chars": "啊阿"}))
+    assert shipped_charset(config) == "GB2312"
+    config.write_text(json.dumps({"charset": "GB2312-1"}))
+    assert shipped_charset(config) == "GB2312-1"
+    assert shipped_charset(tmp_path / "missing.json") == "GB2312"
+    config.write_text("{not json")
+    assert shipped_charset(config, fallback="GB2312-1") == "GB2312-1"

@@ -198,7 +198,7 @@ class ChinesePredictor:
         if self.orientation is None:
             return "none"
         if isinstance(self.orientation, RecognizerOrientation):
-            return "the recogniser reading both ways"
+            return "the recogniser reading both ways (turned only when unsure)"
         return "orientation classifier"
 
     @property

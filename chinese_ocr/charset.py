@@ -76,6 +76,21 @@ def tight_marks(text: str) -> str:
     return _SPACE_BESIDE_MARK.sub(r"\1", text)
 
 
+def pair_brackets(text: str) -> str:
+    """``text`` with each closing parenthesis as wide as the one it closes: ``识别（OCR)`` ->
+    ``识别（OCR）``, ``文件(33）`` -> ``文件(33)``. The training text sets every pair in one width
+    (:mod:`chinese_ocr.corpus`), and so does print; a reading that mixes them has misread the
+    closing one's width (a ``)`` beside Latin letters inside Chinese brackets, most often). A
+    closing parenthesis with nothing open is left as read."""
+    out, open_ = list(text), []
+    for i, c in enumerate(out):
+        if c in "(（":
+            open_.append(c)
+        elif c in ")）" and open_:
+            out[i] = ")" if open_.pop() == "(" else "）"
+    return "".join(out)
+
+
 def normalize_text(text: str) -> str:
     """A label or a reading in the charset's spelling: full-width letters, digits and spaces become
     ASCII, Chinese punctuation stays full-width, runs of spaces become one."""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chinese_ocr.charset import tight_marks
+from chinese_ocr.charset import pair_brackets, tight_marks
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.lm import ALPHA, CharBigram, dictionary_bigram
 from chinese_ocr.plates import is_plate, looks_like_plate
@@ -83,9 +83,10 @@ def decode(probs: np.ndarray, charset: Charset, decoder: str = "best-path", beam
 def reading(probs: np.ndarray, charset: Charset, decoder: str = "best-path", lm: CharBigram | None = None
             ) -> LineText:
     """One line's ``(frames, classes)`` probabilities -> its text (spaces squashed, none beside a
-    full-width mark: :func:`chinese_ocr.charset.tight_marks`) and
+    full-width mark: :func:`chinese_ocr.charset.tight_marks`; a closing parenthesis as wide as the
+    one it closes: :func:`~chinese_ocr.charset.pair_brackets`) and
     :func:`~ocr_common.ctc.sequence_confidence` (0 for an empty reading)."""
-    text = tight_marks(" ".join(decode(probs, charset, decoder, lm=lm).split()))
+    text = pair_brackets(tight_marks(" ".join(decode(probs, charset, decoder, lm=lm).split())))
     return LineText(text, round(float(sequence_confidence(probs)), 6) if text else 0.0)
 
 

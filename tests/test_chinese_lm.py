@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chinese_ocr.charset import tight_marks
+from chinese_ocr.charset import pair_brackets, tight_marks
 from chinese_ocr.lm import CharBigram, dictionary_bigram
 from chinese_ocr.recognize import decode, reading
 from ocr_common.ctc import Charset, beam_search
@@ -74,3 +74,16 @@ def test_a_reading_has_no_space_beside_a_full_width_mark():
     assert reading(p, cs).text == "链接：h（a）"
     assert tight_marks("a ， b") == "a，b" and tight_marks("DCTCP 基于") == "DCTCP 基于"
 
+
+
+def test_a_closing_parenthesis_is_as_wide_as_the_one_it_closes():
+    chars = "识别OCR（）()件3"
+    cs = Charset(chars)
+    text = "识别（OCR)件(3）"
+    p = np.zeros((len(text), len(chars) + 1), np.float32)
+    for t, c in enumerate(text):
+        p[t, chars.index(c) + 1] = 1.0
+    assert reading(p, cs).text == "识别（OCR）件(3)"
+    # nested pairs each keep their own width; a closing one with nothing open is left as read
+    assert pair_brackets("（a(b)c)") == "（a(b)c）" and pair_brackets("a)（b") == "a)（b"
+    assert pair_brackets("公式(2)与（SSH）") == "公式(2)与（SSH）"

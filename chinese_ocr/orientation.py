@@ -138,7 +138,7 @@ class RecognizerOrientation:
         """Whether a line read as given with this confidence is upright whatever its turned
         reading says: a confidence is at most 1, so the turned reading cannot beat this one by
         more than ``threshold`` (the decision is the one reading both ways gives, one recogniser
-        pass cheaper; docs/chinese.md, "Orientation")."""
+        pass cheaper; docs/chinese.md, "One line quicker, same readings")."""
         return 1.0 - confidence <= self.threshold
 
     def read_upright(self, image: np.ndarray, decoder: str = "best-path") -> tuple[bool, object]:

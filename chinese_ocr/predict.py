@@ -227,7 +227,7 @@ class ChinesePredictor:
         w = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], np.float64)
         keep = np.argsort(-w, kind="stable")[:PAGE_VOTE_LINES]
         if upright is not None and isinstance(self.orientation, RecognizerOrientation):
-            # A turned reading is at most 1 more confident than 1 - the upright one: when the
+            # A line's turned reading can beat its upright one by at most 1 - upright: when the
             # weighted mean of those bounds is within the threshold, the vote cannot pass it.
             if self.orientation.sure_upright(float(np.sum(w[keep] * [upright[i].once for i in keep])
                                                    / max(np.sum(w[keep]), 1e-9))):

@@ -138,6 +138,31 @@ def test_beam_search_matches_brute_force_over_all_alignments():
         assert math.isclose(math.exp(logp), p, rel_tol=1e-9)
 
 
+def test_beam_search_over_many_classes_uses_only_those_offered_and_sums_like_brute_force():
+    """A 60-class charset where each frame offers the blank and two scattered characters (every
+    other class exactly 0): the search takes logs of the offered columns alone, yet sums each
+    text's alignments exactly as brute force over the offered classes does."""
+    chars = "".join(chr(0x4E00 + i) for i in range(60))
+    cs = Charset(chars)
+    rng = np.random.default_rng(11)
+    probs = np.zeros((5, cs.num_classes))
+    offered = []
+    for t in range(len(probs)):
+        ids = [0, *rng.choice(np.arange(1, cs.num_classes), size=2, replace=False)]
+        probs[t, ids] = 0.05 + 0.85 * rng.dirichlet(np.ones(3))
+        probs[t] /= probs[t].sum()
+        offered.append(ids)
+    totals: dict[str, float] = {}
+    for path in itertools.product(*offered):
+        text = cs.decode(collapse(path))
+        totals[text] = totals.get(text, 0.0) + float(np.prod(probs[np.arange(len(probs)), path]))
+    expected = sorted(totals.items(), key=lambda kv: -kv[1])
+    beams = beam_search(probs, cs, beam_width=1000)
+    assert [t for t, _ in beams[:6]] == [t for t, _ in expected[:6]]
+    for (_, logp), (_, p) in zip(beams[:6], expected[:6]):
+        assert math.isclose(math.exp(logp), p, rel_tol=1e-9)
+
+
 def test_beam_search_agrees_with_best_path_on_confident_frames():
     probs = frames(CS, [{"c": 0.95}, {"": 0.9}, {"a": 0.95}, {"t": 0.95}, {"t": 0.9}])
     assert beam_search_text(probs, CS, beam_width=3) == best_path(probs, CS) == "cat"

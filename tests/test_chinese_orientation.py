@@ -98,18 +98,22 @@ def test_measure_reads_every_line_both_ways():
     assert "| lines | 2 | 1.000 | 0.000 | 1.000 |" in table(r)
 
 
-def _top_heavy_reader():
+def _top_heavy_reader(sure: float = 0.9):
     """A recogniser whose network is a stand-in: sure of a line whose upper half holds the ink (as
-    this test's upright lines do: one frame, 字 at 0.9), doubtful of one whose lower half does
-    (丁 at 0.5)."""
+    this test's upright lines do: one frame, 字 at ``sure``), doubtful of one whose lower half does
+    (丁 at 0.5). ``rec.seen`` collects the line images its network was given."""
     from chinese_ocr.recognize import LineRecognizer
     from ocr_common.ctc import Charset
 
     rec = object.__new__(LineRecognizer)
-    rec.variants, rec.charset = False, Charset("字丁")
-    rec.probabilities = lambda images: [
-        np.array([[0.1, 0.9, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
-                  else [0.1, 0.4, 0.5]]) for im in images]
+    rec.variants, rec.charset, rec.seen = False, Charset("字丁"), []
+
+    def probabilities(images):
+        rec.seen.extend(images)
+        return [np.array([[1 - sure, sure, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
+                          else [0.1, 0.4, 0.5]]) for im in images]
+
+    rec.probabilities = probabilities
     return rec
 
 
@@ -124,37 +128,19 @@ def test_recognizer_orientation_turns_the_line_it_reads_less_surely():
     assert r["accuracy"] == 1.0 and r["upright_called_turned"] == 0.0
 
 
-def _counting_reader(sure: float):
-    """Like :func:`_top_heavy_reader`, sure of an upright line at ``sure``; ``rec.seen`` counts the
-    line images its network was given."""
-    from chinese_ocr.recognize import LineRecognizer, line_confidence
-    from ocr_common.ctc import Charset
-
-    rec = object.__new__(LineRecognizer)
-    rec.variants, rec.charset, rec.seen = False, Charset("字丁"), []
-
-    def probabilities(images):
-        rec.seen.extend(images)
-        return [np.array([[1 - sure, sure, 0.0] if im[: im.shape[0] // 2].mean() < im[im.shape[0] // 2 :].mean()
-                          else [0.1, 0.4, 0.5]]) for im in images]
-
-    rec.probabilities = probabilities
-    rec.confidences = lambda images: np.array([line_confidence(p) for p in probabilities(images)])
-    return rec
-
-
 @pytest.mark.parametrize("sure, reads_upright", [(0.97, 1), (0.94, 2)])
 def test_a_line_read_surely_as_given_is_not_read_turned(sure, reads_upright):
     """A confidence is at most 1: a line read at 0.97 as given cannot be beaten by its turned
     reading by more than 0.05, so it is not read turned; at 0.94 it could be, so it is. Either
     way the decision is the one reading both ways gives."""
     from chinese_ocr.orientation import RecognizerOrientation
+    from chinese_ocr.recognize import LineText
 
-    rec = _counting_reader(sure)
+    rec = _top_heavy_reader(sure)
     clf = RecognizerOrientation(rec, threshold=0.05)
     up = 255 - _line(80)
     assert clf.sure_upright(0.9501) and clf.sure_upright(1.0) and not clf.sure_upright(0.9499)
-    assert clf.read_upright(up) == (False, type(clf.read_upright(up)[1])("字", sure))
+    assert clf.read_upright(up) == (False, LineText("字", sure))
     rec.seen.clear()
     clf.read_upright(up)
     assert len(rec.seen) == reads_upright
@@ -173,7 +159,7 @@ def test_a_page_whose_voting_lines_read_surely_is_not_read_turned():
     from chinese_ocr.predict import ChinesePredictor
     from chinese_ocr.recognize import LineText
 
-    rec = _counting_reader(0.97)
+    rec = _top_heavy_reader(0.97)
     predictor = object.__new__(ChinesePredictor)
     predictor.recognizer, predictor.orientation = rec, RecognizerOrientation(rec, threshold=0.05)
     up = 255 - _line(80)

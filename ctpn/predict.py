@@ -29,9 +29,13 @@ SCORE_THRESHOLD = 0.7  # proposals below this never join a line (the paper's 0.7
 # them and whole paragraphs are lost). Lines under SPLIT_HEIGHT px high at the training size come
 # from the fine pass, the others from the coarse one (a big sign read at 1920 px outgrows the
 # tallest anchor, 134 px). Picked on rendered pages tiled 2 x 2 (small text on a large image) and
-# enlarged 2.5 times (large text): docs/chinese.md, "Pipeline".
+# enlarged 2.5 times (large text): docs/chinese.md, "Pipeline". The fine pass measures a line
+# 4-14 % taller than the coarse one does, so a fine line counts as small up to FINE_SLACK times
+# SPLIT_HEIGHT: with one threshold for both, a line near it (a button, a table cell) was large at
+# neither scale and small at neither, and left out.
 FINE_SIDE = 1920
 SPLIT_HEIGHT = 15.0
+FINE_SLACK = 1.25
 
 
 @dataclass
@@ -127,14 +131,15 @@ class CTPNDetector:
 
 
 def merge_scales(coarse: list[TextLine], fine: list[TextLine], coarse_scale: float,
-                 split_height: float = SPLIT_HEIGHT, max_overlap: float = 0.2) -> list[TextLine]:
+                 split_height: float = SPLIT_HEIGHT, max_overlap: float = 0.2,
+                 fine_slack: float = FINE_SLACK) -> list[TextLine]:
     """One page's lines found at the training size (``coarse``, the page scaled by ``coarse_scale``)
     and larger (``fine``), both in the page's pixels -> its lines, reading order: every coarse line
-    ``split_height`` px high or more at the training size, and the fine lines under that height
-    with no more than ``max_overlap`` of their area on one of those (a large line's pieces, found
-    at the fine size, stay out)."""
+    ``split_height`` px high or more at the training size, and the fine lines under ``fine_slack``
+    times that height with no more than ``max_overlap`` of their area on one of those (a large
+    line's pieces, found at the fine size, stay out)."""
     large = [t for t in coarse if quad_height(t.box) * coarse_scale >= split_height]
-    small = [t for t in fine if quad_height(t.box) * coarse_scale < split_height and
+    small = [t for t in fine if quad_height(t.box) * coarse_scale < split_height * fine_slack and
              share_inside(t, large) <= max_overlap]
     return reading_order(large + small)
 

@@ -279,6 +279,11 @@ def test_merge_scales_takes_large_lines_from_the_coarse_pass_and_small_ones_from
     merged = merge_scales(coarse, [piece, *body, big], scale)
     assert [m.box.tolist() for m in merged] == [t.box.tolist() for t in (heading, *body)]
     assert merge_scales([], [], scale) == []
+    # A button measured just under the split at the coarse size and just over it at the fine one
+    # (the fine pass measures lines a little taller) is small, not lost between the two.
+    button_coarse = line(100, 800, 200, 800 + 2 * SPLIT_HEIGHT - 1)
+    button_fine = line(100, 799, 200, 801 + 2 * SPLIT_HEIGHT)
+    assert merge_scales([button_coarse], [button_fine], scale) == [button_fine]
 
 
 def test_predict_cli_prints_lines_and_draws_them(tiny_model_file, tmp_path, capsys):

@@ -122,7 +122,7 @@ class CTPNDetector:
         for image, x, res in zip(images, prepared, self.runtime.run_images(prepared)):
             prob, reg, side = res.outputs
             boxes, scores, offsets = decode_proposals(prob, reg, side, cfg, score_threshold)
-            lines = build_lines(boxes, scores, offsets, x.shape, cfg)
+            lines = build_lines(boxes, scores, offsets, x.shape, cfg, image=x)
             out.append(to_original(lines, x.shape, np.shape(image)))
         return out
 

@@ -111,6 +111,7 @@ def build_lines(
     min_score: float = 0.9,
     min_proposals: int = 2,
     max_inside: float = LINE_MAX_INSIDE,
+    image: np.ndarray | None = None,
 ) -> list[TextLine]:
     """Chain proposals ``(N, 4)`` xyxy into text lines, in reading order.
 
@@ -122,6 +123,10 @@ def build_lines(
     given; chains with mean score below ``min_score`` are dropped, overlapping lines are NMS-ed,
     and a line lying more than ``max_inside`` of its area inside a longer one is dropped (a
     fragment left over where the pairing broke a chain: NMS by IoU keeps it, being small).
+
+    With the ``image`` the proposals were found on (``(H, W)`` or ``(H, W, C)``, its pixels), a
+    chain is cut where a rule crosses it (:func:`rule_columns`: a table's cell border, a column
+    separator): the proposals on each side make a line of their own, which ends at the rule.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
@@ -135,7 +140,11 @@ def build_lines(
     img_h, img_w = image_shape[:2]
     aw = cfg.anchor_width
     lines, boxes_xyxy = [], []
+    grey = None if image is None else _grey(image)
+    parts = []
     for g in _components(len(boxes), edges):
+        parts += [(g, -np.inf, np.inf)] if grey is None else _cut_at_rules(g, boxes, grey)
+    for g, lo, hi in parts:
         if len(g) < min_proposals:
             continue
         score = float(scores[g].mean())
@@ -143,12 +152,12 @@ def build_lines(
             continue
         b = boxes[g]
         cx = (b[:, 0] + b[:, 2]) / 2
-        x_left, x_right = b[:, 0].min(), b[:, 2].max()
+        x_left, x_right = max(b[:, 0].min(), lo), min(b[:, 2].max(), hi)
         if side_offsets is not None:
             o = np.clip(np.asarray(side_offsets, np.float64).reshape(-1)[g], -SIDE_RANGE / aw, SIDE_RANGE / aw)
             # Side targets are learnt only near the ends (+-2 anchor widths), hence the clip.
             il, ir = b[:, 0].argmin(), b[:, 2].argmax()
-            left, right = cx[il] + o[il] * aw, cx[ir] + o[ir] * aw
+            left, right = max(cx[il] + o[il] * aw, lo), min(cx[ir] + o[ir] * aw, hi)
             if left < right:
                 x_left, x_right = left, right
         (at, bt), (ab, bb) = _fit(cx, b[:, 1]), _fit(cx, b[:, 3])
@@ -164,6 +173,85 @@ def build_lines(
         return []
     keep = nms(np.array(boxes_xyxy), np.array([t.score for t in lines]), LINE_NMS_IOU)
     return reading_order(drop_contained([lines[i] for i in keep], max_inside))
+
+
+# Rules (rule_columns): the band around a chain is sampled from RULE_REACH line heights above its
+# proposals to as far below. A column of it is a rule where it is ink of one polarity (RULE_CONTRAST
+# darker than the band's median on paper, lighter on a dark panel) in RULE_SHARE of its pixels and
+# of each reach beyond the line, and thin there: a horizontal closing (opening) RULE_WIDTH line
+# heights wide removes it in RULE_THIN of each reach. A glyph's strokes stay inside the line,
+# underlines and panels are wide, and the light gaps between dark glyphs are the wrong polarity.
+RULE_REACH = 0.25
+RULE_SHARE = 0.9
+RULE_CONTRAST = 0.08
+RULE_WIDTH = 0.3
+RULE_THIN = 0.5
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """``image`` as one float32 channel in [0, 1] (uint8 or float input)."""
+    img = np.asarray(image)
+    top = 1.0 if np.issubdtype(img.dtype, np.floating) else 255.0
+    img = img.astype(np.float32) / top
+    return img.mean(axis=2) if img.ndim == 3 else img
+
+
+def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float], bottom: tuple[float, float],
+                 reach: float = RULE_REACH) -> list[tuple[float, float]]:
+    """The rules crossing a line, as ``(start, end)`` x intervals in ``grey``'s pixels (in order).
+
+    ``grey``: the page, one channel in [0, 1]; the line runs from ``x0`` to ``x1`` between the
+    edges ``y = a x + b`` given as ``top`` and ``bottom`` ``(a, b)``. The band sampled reaches
+    ``reach`` line heights beyond both edges (the notes above :data:`RULE_REACH` say what counts)."""
+    x0, x1 = max(0.0, float(x0)), min(float(grey.shape[1] - 1), float(x1))
+    xs = np.arange(np.floor(x0), np.ceil(x1) + 1, dtype=np.float32)
+    if xs.size < 3:
+        return []
+    t = top[0] * xs + top[1]
+    b = bottom[0] * xs + bottom[1]
+    h = float(np.median(b - t))
+    if h < 4:
+        return []
+    rows = max(8, int(round(h * (1 + 2 * reach))))
+    frac = np.linspace(-reach, 1 + reach, rows, dtype=np.float32)[:, None]
+    map_y = (t + frac * (b - t)).astype(np.float32)
+    map_x = np.broadcast_to(xs, map_y.shape).astype(np.float32)
+    band = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(round(RULE_WIDTH * h)) | 1), 1))
+    bg = float(np.median(band))
+    if bg >= 0.5:  # paper: dark rules (a light gap between dark glyphs is no rule)
+        ink = bg - band >= RULE_CONTRAST
+        thin = cv2.morphologyEx(band, cv2.MORPH_CLOSE, k) - band >= RULE_CONTRAST
+    else:  # a dark panel: light rules
+        ink = band - bg >= RULE_CONTRAST
+        thin = band - cv2.morphologyEx(band, cv2.MORPH_OPEN, k) >= RULE_CONTRAST
+    edge = max(1, int(round(rows * reach / (1 + 2 * reach))))
+    on = ink.mean(axis=0) >= RULE_SHARE
+    for part in (slice(None, edge), slice(-edge, None)):  # above the line and below it: thin there too
+        on &= (ink[part].mean(axis=0) >= RULE_SHARE) & (thin[part].mean(axis=0) >= RULE_THIN)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in zip(edges[::2], edges[1::2])]
+
+
+def _cut_at_rules(g: np.ndarray, boxes: np.ndarray, grey: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
+    """Chain ``g`` (proposal indices) cut at the rules crossing it: ``(indices, lo, hi)`` per part,
+    its proposals (by centre) between two rules and the x limits those rules set. Rules closer
+    together than the chain's height are stripes, not a table's borders: no cut."""
+    b = boxes[g]
+    cx = (b[:, 0] + b[:, 2]) / 2
+    if len(g) < 2:
+        return [(g, -np.inf, np.inf)]
+    rules = rule_columns(grey, b[:, 0].min(), b[:, 2].max(), _fit(cx, b[:, 1]), _fit(cx, b[:, 3]))
+    height = float(np.median(b[:, 3] - b[:, 1]))
+    if not rules or any(r[0] - q[1] < height for q, r in zip(rules, rules[1:])):
+        return [(g, -np.inf, np.inf)]  # none, or stripes (a barcode) rather than a table's borders
+    bounds = [-np.inf, *[v for r in rules for v in r], np.inf]
+    parts = []
+    for lo, hi in zip(bounds[::2], bounds[1::2]):
+        inside = (cx > lo) & (cx < hi)
+        if inside.any():
+            parts.append((g[inside], lo, hi))
+    return parts
 
 
 def drop_contained(lines: list[TextLine], max_inside: float = LINE_MAX_INSIDE) -> list[TextLine]:

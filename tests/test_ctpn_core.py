@@ -269,6 +269,52 @@ def test_weaker_duplicate_proposals_do_not_make_extra_lines():
     assert line.n == 10 and np.isclose(line.score, 0.97)
 
 
+def _page_with_strokes(rule_x: int | None, dark: bool = True) -> np.ndarray:
+    """A 200 x 400 page with a line's ink between y 20 and 40 (vertical glyph strokes and an
+    underline, none of which is a rule) and, at ``rule_x``, a 2-px rule from y 0 to 100."""
+    bg, ink = (255, 0) if dark else (30, 230)
+    img = np.full((200, 400, 3), bg, np.uint8)
+    for x in range(40, 190, 9):
+        img[21:40, x : x + 2] = ink  # strokes as tall as the line
+    img[41:43, 30:190] = ink  # an underline
+    if rule_x is not None:
+        img[0:100, rule_x : rule_x + 2] = ink
+    return img
+
+
+def test_rule_columns_finds_a_rule_through_the_line_and_not_the_glyphs():
+    from ctpn.textline import rule_columns
+
+    flat_top, flat_bottom = (0.0, 20.0), (0.0, 40.0)
+    for dark in (True, False):  # dark rules on paper, light ones on a dark panel
+        grey = _page_with_strokes(111, dark).mean(axis=2) / 255.0
+        (rule,) = rule_columns(grey, 32, 192, flat_top, flat_bottom)
+        assert 110 <= rule[0] <= 111 and 113 <= rule[1] <= 114
+        assert rule_columns(_page_with_strokes(None, dark).mean(axis=2) / 255.0, 32, 192, flat_top, flat_bottom) == []
+    # A stroke ending just above the line is not a rule (it must reach beyond both edges).
+    grey = _page_with_strokes(None).mean(axis=2) / 255.0
+    grey[21:100, 111:113] = 0.0
+    assert rule_columns(grey, 32, 192, flat_top, flat_bottom) == []
+
+
+def test_a_chain_crossing_a_rule_becomes_two_lines_ending_at_it():
+    chain = _chain(range(2, 12), 20, 40)  # x 32 .. 192, one chain without the image
+    assert len(_lines(chain)) == 1
+    assert len(_lines(chain, image=_page_with_strokes(None))) == 1
+    left, right = _lines(chain, image=_page_with_strokes(111))
+    assert left.box[:, 0].min() == 32 and left.box[:, 0].max() <= 111
+    assert right.box[:, 0].min() >= 113 and right.box[:, 0].max() == 192
+    assert left.n + right.n == 10
+    # A rule near an end leaves one proposal on that side: no line there, the rest ends at the rule.
+    (line,) = _lines(chain, image=_page_with_strokes(180))
+    assert line.box[:, 0].min() == 32 and line.box[:, 0].max() <= 180
+    # Rules closer together than the line is high are stripes (a barcode): the chain stays whole.
+    striped = _page_with_strokes(100)
+    striped[0:100, 112:114] = 0
+    (line,) = _lines(chain, image=striped)
+    assert line.n == 10
+
+
 def test_lines_are_clipped_to_the_image():
     (line,) = _lines(_chain(range(0, 8), -6, 14), shape=(100, 100))
     assert line.box[:, 0].max() <= 100 and line.box[:, 1].min() >= 0

@@ -56,9 +56,10 @@ def charset_chars(name: str = "GB2312") -> str:
 
 
 # Characters a text may carry that the charset writes another way: full-width ASCII (NFKC folds
-# those), and the ASCII twins of the Chinese punctuation.
+# those), the ASCII twins of the Chinese punctuation, and the Latin-1 yen sign (the charset's is
+# the full-width one, as GB 2312 has it).
 _FOLD = str.maketrans({"\u3000": " ", "「": "“", "」": "”", "『": "‘", "』": "’", "〔": "（", "〕": "）", "－": "-",
-                       "～": "~", "·": "·"})
+                       "～": "~", "·": "·", "¥": "￥"})
 
 
 # Chinese punctuation set in a full character cell, its own space included: print puts no space

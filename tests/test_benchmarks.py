@@ -235,6 +235,7 @@ def test_zh_text_drops_spaces_next_to_cjk_and_keeps_latin_word_spaces():
     assert zh_text("New York 纽约") == "New York纽约"  # next to a Chinese character on one side
     assert zh_text("价格 ： 30 元") == "价格：30元"  # full-width punctuation counts as CJK
     assert zh_text("ＡＢＣ　１２３，好") == "ABC 123，好"  # full-width letters and space folded first
+    assert zh_text("¥490.68") == zh_text("￥490.68") == "￥490.68"  # the charset's yen sign (GB 2312's)
     assert zh_text("3 % off") == "3 % off"  # ASCII % is no CJK character
 
 

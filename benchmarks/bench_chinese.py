@@ -261,7 +261,7 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
         def build():
             x, (prob, reg, side), page = next(out_it)
             boxes, scores, offsets = decode_proposals(prob, reg, side, cfg, SCORE_THRESHOLD)
-            return to_original(build_lines(boxes, scores, offsets, x.shape, cfg), x.shape, page.image.shape)
+            return to_original(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x.shape, page.image.shape)
 
         stage(rows, "page: prepare_page (resize, float)", lambda: prepare_page(next(prep_it).image, cfg), calls,
               fast_seconds)

@@ -143,8 +143,10 @@ def build_lines(
     grey = None if image is None else _grey(image)
     parts = []
     for g in _components(len(boxes), edges):
+        if len(g) < min_proposals or scores[g].mean() < min_score:
+            continue  # a chain too short or too weak as a whole is no line, cut or not
         parts += [(g, -np.inf, np.inf)] if grey is None else _cut_at_rules(g, boxes, grey)
-    for g, lo, hi in parts:
+    for g, lo, hi in parts:  # the parts of a cut chain answer to the same rules
         if len(g) < min_proposals:
             continue
         score = float(scores[g].mean())
@@ -189,11 +191,12 @@ RULE_THIN = 0.5
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    """``image`` as one float32 channel in [0, 1] (uint8 or float input)."""
+    """``image`` (grey, RGB or RGBA; uint8 or float in [0, 1]) as one float32 channel in [0, 1]."""
     img = np.asarray(image)
-    top = 1.0 if np.issubdtype(img.dtype, np.floating) else 255.0
-    img = img.astype(np.float32) / top
-    return img.mean(axis=2) if img.ndim == 3 else img
+    img = img.astype(np.float32) * (1.0 if np.issubdtype(img.dtype, np.floating) else 1.0 / 255.0)
+    if img.ndim == 3:
+        img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
+    return img
 
 
 def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float], bottom: tuple[float, float],

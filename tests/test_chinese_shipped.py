@@ -116,6 +116,58 @@ def test_shipped_detector_and_recogniser_read_a_page_over_http():
     assert recall >= PAGE_MIN_RECALL and cer <= PAGE_MAX_CER, f"recall {recall:.3f}, CER {cer:.3f}"
 
 
+# A table whose cells hold their text 4 px from the borders, as forms and spreadsheets do. Without
+# the line builder's rule cuts (ctpn.textline.rule_columns) the detector chains the widest row's
+# three cells into one line (2026-12-05: "公司名称北京科技有限公司售前经理", 8 of 9 cells found);
+# with them every cell is a line of its own, read exactly.
+CELLS = [["姓名", "张小明", "电话号码"],
+         ["公司名称", "北京科技有限公司", "售前经理"],
+         ["车牌号", "京A12345", "司机姓名"]]
+
+
+def _table(pad: int = 4) -> tuple[np.ndarray, list[np.ndarray], list[str], list[int]]:
+    """A 960 x 400 page with CELLS ruled 2 px wide, 28 px type; (image, cell ink boxes, texts,
+    x of the vertical rules)."""
+    img = Image.new("RGB", (960, 400), (250, 250, 250))
+    draw = ImageDraw.Draw(img)
+    fonts = [[_face(r * 3 + c, t, 28) for c, t in enumerate(row)] for r, row in enumerate(CELLS)]
+    widths = [max(int(fonts[r][c].getlength(CELLS[r][c])) for r in range(len(CELLS))) for c in range(3)]
+    cols, rows = [40], [60, 120, 180, 240]
+    for w in widths:
+        cols.append(cols[-1] + w + 2 * pad + 2)
+    quads, texts = [], []
+    for r, row in enumerate(CELLS):
+        for c, text in enumerate(row):
+            x, y = cols[c] + pad + 2, rows[r] + 14
+            draw.text((x, y), text, font=fonts[r][c], fill=(20, 20, 20))
+            x0, y0, x1, y1 = draw.textbbox((x, y), text, font=fonts[r][c])
+            quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32))
+            texts.append(text)
+    for x in cols:
+        draw.line((x, rows[0], x, rows[-1]), fill=(40, 40, 40), width=2)
+    for y in rows:
+        draw.line((cols[0], y, cols[-1], y), fill=(40, 40, 40), width=2)
+    return np.asarray(img), quads, texts, cols
+
+
+@pytest.mark.skipif(not _shipped("ctpn.keras"), reason="no CTPN detector shipped in models/manifest.json")
+def test_shipped_page_reads_a_tight_tables_cells_apart_over_http():
+    from ctpn.textline import match_pairs
+    from serving import create_app
+
+    image, quads, texts, rules = _table()
+    resp = create_app(MODELS).test_client().post("/predict/chinese", data=encode(image), content_type="image/png")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    lines = resp.get_json()["results"][0]["lines"]
+    for ln in lines:  # no line runs across an inner border
+        x0, x1 = min(p[0] for p in ln["box"]), max(p[0] for p in ln["box"])
+        assert not any(x0 + 2 < r < x1 - 2 for r in rules[1:-1]), ln
+    pairs = match_pairs([np.asarray(ln["box"], np.float32) for ln in lines], quads, rule="cover")
+    assert len(pairs) >= len(texts) - 1, [ln["text"] for ln in lines]
+    errors = sum(edit_distance(lines[i]["text"], texts[j]) for i, j in pairs)
+    assert errors / sum(len(texts[j]) for _, j in pairs) <= 0.1, [ln["text"] for ln in lines]
+
+
 def _plate_texts(n: int, seed: int = 7) -> list[str]:
     """``n`` plate numbers: a province, an office letter, five letters and digits (no I or O)."""
     provinces = "京沪粤苏川鲁浙豫闽湘皖津冀晋辽吉黑赣鄂桂琼渝贵云陕甘青宁新蒙藏"

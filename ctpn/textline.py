@@ -124,7 +124,7 @@ def build_lines(
     and a line lying more than ``max_inside`` of its area inside a longer one is dropped (a
     fragment left over where the pairing broke a chain: NMS by IoU keeps it, being small).
 
-    With the ``image`` the proposals were found on (``(H, W)`` or ``(H, W, C)``, its pixels), a
+    With the ``image`` the proposals were found on (``(H, W)`` or ``(H, W, 3)``, its pixels), a
     chain is cut where a rule crosses it (:func:`rule_columns`: a table's cell border, a column
     separator): the proposals on each side make a line of their own, which ends at the rule.
     """
@@ -191,12 +191,10 @@ RULE_THIN = 0.5
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
-    """``image`` (grey, RGB or RGBA; uint8 or float in [0, 1]) as one float32 channel in [0, 1]."""
+    """A page as the detector ran on it (RGB or grey; float in [0, 1] or uint8) -> float32 grey in [0, 1]."""
     img = np.asarray(image)
-    img = img.astype(np.float32) * (1.0 if np.issubdtype(img.dtype, np.floating) else 1.0 / 255.0)
-    if img.ndim == 3:
-        img = img[..., 0] if img.shape[2] == 1 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
-    return img
+    grey = img.astype(np.float32) * (1.0 if np.issubdtype(img.dtype, np.floating) else 1.0 / 255.0)
+    return cv2.cvtColor(grey, cv2.COLOR_RGB2GRAY) if grey.ndim == 3 else grey
 
 
 def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float], bottom: tuple[float, float],

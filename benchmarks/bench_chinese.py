@@ -236,9 +236,7 @@ def bench_line_stages(predictor, lines: list[np.ndarray], calls: int, fast_secon
 
 def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_seconds: float = 1.0) -> list[dict]:
     from chinese_ocr.predict import crop_line
-    from ctpn.predict import SCORE_THRESHOLD, to_original
     from ctpn.preprocess import prepare_page
-    from ctpn.textline import build_lines, decode_proposals
     from ocr_common.image import decode_image
 
     rows: list[dict] = []
@@ -259,9 +257,8 @@ def bench_page_stages(predictor, pages: list[PageInput], calls: int, fast_second
         prep_it, x_it, out_it, page_it = it(), cycle(prepared), cycle(zip(prepared, outputs, pages)), it()
 
         def build():
-            x, (prob, reg, side), page = next(out_it)
-            boxes, scores, offsets = decode_proposals(prob, reg, side, cfg, SCORE_THRESHOLD)
-            return to_original(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x.shape, page.image.shape)
+            x, outputs, page = next(out_it)
+            return det.lines(x, outputs, page.image.shape)
 
         stage(rows, "page: prepare_page (resize, float)", lambda: prepare_page(next(prep_it).image, cfg), calls,
               fast_seconds)

@@ -118,13 +118,16 @@ class CTPNDetector:
 
     def _detect(self, images: list[np.ndarray], cfg: CTPNConfig, score_threshold: float) -> list[list[TextLine]]:
         prepared = [prepare_page(im, cfg)[0] for im in images]
-        out = []
-        for image, x, res in zip(images, prepared, self.runtime.run_images(prepared)):
-            prob, reg, side = res.outputs
-            boxes, scores, offsets = decode_proposals(prob, reg, side, cfg, score_threshold)
-            lines = build_lines(boxes, scores, offsets, x.shape, cfg, image=x)
-            out.append(to_original(lines, x.shape, np.shape(image)))
-        return out
+        return [self.lines(x, res.outputs, np.shape(image), cfg, score_threshold)
+                for image, x, res in zip(images, prepared, self.runtime.run_images(prepared))]
+
+    def lines(self, x: np.ndarray, outputs, shape: tuple[int, ...], cfg: CTPNConfig | None = None,
+              score_threshold: float = SCORE_THRESHOLD) -> list[TextLine]:
+        """The network's ``(prob, reg, side)`` ``outputs`` on the prepared page ``x`` -> its lines
+        (proposals chained, cut at rules) in pixels of the original image of ``shape``."""
+        cfg = cfg or self.config
+        boxes, scores, offsets = decode_proposals(*outputs, cfg, score_threshold)
+        return to_original(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x.shape, shape)
 
     def predict(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[DetectionResult]:
         return [DetectionResult(lines) for lines in self.detect(images, score_threshold)]

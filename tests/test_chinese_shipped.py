@@ -67,6 +67,13 @@ def _lines() -> list[tuple[np.ndarray, str]]:
     return out
 
 
+def _write(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font) -> np.ndarray:
+    """``text`` drawn dark at ``xy``; its ink box as a quad (tl, tr, br, bl)."""
+    draw.text(xy, text, font=font, fill=(25, 25, 30))
+    x0, y0, x1, y1 = draw.textbbox(xy, text, font=font)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
 def _page() -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     """A 960 x 720 page: the lines in two columns, 28-40 px type, with their ink boxes."""
     img = Image.new("RGB", (960, 720), (246, 244, 238))
@@ -74,10 +81,7 @@ def _page() -> tuple[np.ndarray, list[np.ndarray], list[str]]:
     quads, texts = [], []
     for i, text in enumerate(LINES[:14]):
         font = _face(i, text, (28, 32, 36, 40)[i % 4])
-        x, y = (40 if i < 7 else 470), 40 + (i % 7) * 95
-        draw.text((x, y), text, font=font, fill=(30, 30, 35))
-        x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
-        quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32))
+        quads.append(_write(draw, ((40 if i < 7 else 470), 40 + (i % 7) * 95), text, font))
         texts.append(text)
     return np.asarray(img), quads, texts
 
@@ -138,10 +142,7 @@ def _table(pad: int = 4) -> tuple[np.ndarray, list[np.ndarray], list[str], list[
     quads, texts = [], []
     for r, row in enumerate(CELLS):
         for c, text in enumerate(row):
-            x, y = cols[c] + pad + 2, rows[r] + 14
-            draw.text((x, y), text, font=fonts[r][c], fill=(20, 20, 20))
-            x0, y0, x1, y1 = draw.textbbox((x, y), text, font=fonts[r][c])
-            quads.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32))
+            quads.append(_write(draw, (cols[c] + pad + 2, rows[r] + 14), text, fonts[r][c]))
             texts.append(text)
     for x in cols:
         draw.line((x, rows[0], x, rows[-1]), fill=(40, 40, 40), width=2)

@@ -31,9 +31,12 @@ evaluation sets and its readers (ours and the peers). Tasks so far:
   ours (``ChinesePredictor.predict``: detect, crop, orientation, recognise), RapidOCR whole
   (det + cls + rec, default settings) and Tesseract ``--psm 3`` (``image_to_data``: each (block,
   paragraph, line) is a line, its box the line's, its text the words joined by spaces). Page set
-  ``zh-dev-pages`` (with ``--zh-sources``): the 20 real images zh_dev's lines were cut from
-  (``chinese_ocr.source_pages``), read the same three ways; only zh_dev's lines are labelled, so
-  it reports how many of them are found and how they read (:func:`labelled_page_metrics`).
+  ``print-pages``: ``--n-print-pages`` seeded clean printed pages of words in the same faces and
+  layouts (``ctpn.synth.print_pages``: the plain case the page issue's yardstick describes), read
+  the same three ways. Page set ``zh-dev-pages`` (with ``--zh-sources``): the 20 real images
+  zh_dev's lines were cut from (``chinese_ocr.source_pages``), read the same three ways; only
+  zh_dev's lines are labelled, so it reports how many of them are found and how they read
+  (:func:`labelled_page_metrics`).
 
 Every reader gets the same decoded image (``ocr_common.image`` output: EXIF applied, grey or
 RGB as uploaded, dark ink on light paper). Tesseract converts it to grey and binarises it
@@ -657,14 +660,19 @@ def zh_line_sets(args: argparse.Namespace) -> list[EvalSet]:
     return [s for s in sets if s.images]
 
 
-def zh_page_set(args: argparse.Namespace) -> PageSet | None:
-    from ctpn.synth import eval_pages
+def zh_page_sets(args: argparse.Namespace) -> list[PageSet]:
+    """The rendered page sets: ``pages`` (``--n-pages``, the training pages' look in the eval faces)
+    and ``print-pages`` (``--n-print-pages``, clean printed pages of words in the eval faces)."""
+    from ctpn.synth import eval_pages, print_pages
 
-    n = min(args.n_pages, 2) if args.quick else args.n_pages
-    if n <= 0:
-        return None
-    pages = eval_pages(n)
-    return PageSet("pages", [p.image for p in pages], [list(p.lines) for p in pages], [list(p.texts) for p in pages])
+    sets = []
+    for name, n, make in (("pages", args.n_pages, eval_pages), ("print-pages", args.n_print_pages, print_pages)):
+        n = min(n, 2) if args.quick else n
+        if n > 0:
+            pages = make(n)
+            sets.append(PageSet(name, [p.image for p in pages], [list(p.lines) for p in pages],
+                                [list(p.texts) for p in pages]))
+    return sets
 
 
 def zh_source_page_set(args: argparse.Namespace) -> PageSet | None:
@@ -738,9 +746,10 @@ def our_zh_readers(predictor, untrained: bool) -> tuple[Reader, Reader]:
 
 def run_chinese(args: argparse.Namespace, stack: ExitStack) -> dict[str, Any]:
     line_sets = zh_line_sets(args)
-    page_sets = [s for s in (zh_page_set(args), zh_source_page_set(args)) if s is not None]
+    page_sets = zh_page_sets(args) + [s for s in (zh_source_page_set(args),) if s is not None]
     if not line_sets and not page_sets:
-        raise SystemExit("no Chinese evaluation set: pass --zh-synth-dir, --plates, --zh-dev and/or --n-pages > 0")
+        raise SystemExit("no Chinese evaluation set: pass --zh-synth-dir, --plates, --zh-dev, --n-pages "
+                         "or --n-print-pages")
     predictor, model_path = our_zh_predictor(args, stack)
     ours_line, ours_page = our_zh_readers(predictor, args.untrained)
     engine, rapid = rapidocr_engine()
@@ -818,6 +827,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="licence plates (labels.tsv); the validation half of plate_split is read")
     zh.add_argument("--zh-dev", default=default_folder("zh_dev"), help="real Chinese lines (labels.tsv: file, text)")
     zh.add_argument("--n-pages", type=int, default=20, help="seeded synthetic 960x720 pages (0: none)")
+    zh.add_argument("--n-print-pages", type=int, default=20,
+                    help="seeded clean printed 960x720 pages of words in the eval faces "
+                    "(ctpn.synth.print_pages; 0: none)")
     zh.add_argument("--zh-sources", default=None,
                     help="folder with the source images of --zh-dev (layouts: chinese_ocr.source_pages): "
                     "zh-dev-pages, real pages of which zh_dev's lines are labelled")

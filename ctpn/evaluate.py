@@ -7,6 +7,8 @@ Sets:
 
 * ``heldout-font`` and ``eval-fonts``: synthetic pages at the serving size (960 x 720) in fonts
   training never sees (rendered once into ``<synth-dir>/<split>-serving`` when missing);
+* ``print-pages``: ``--n-print`` clean printed pages of words in the eval faces
+  (``ctpn.synth.print_pages``, the page issue's yardstick), rendered on the fly;
 * ``--folder DIR`` (repeatable): your own pages, with ``DIR/labels.json`` mapping each image file to
   its text lines, each a quad of four ``[x, y]`` points in pixels, clockwise from the top-left::
 
@@ -49,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = ap.add_argument_group("options (defaults in brackets)")
     d.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint or inference model [%(default)s]")
     d.add_argument("--synth-dir", default="data/ctpn_synth", help="held-out serving-size shards [%(default)s]")
-    d.add_argument("--n", type=int, default=200, help="pages per synthetic set [%(default)s]")
+    d.add_argument("--n", type=int, default=200, help="pages per held-out synthetic set (0: none) [%(default)s]")
+    d.add_argument("--n-print", type=int, default=200, help="clean printed pages, eval faces (0: none) [%(default)s]")
     d.add_argument("--no-synth", action="store_true", help="only the --folder sets")
     d.add_argument("--folder", action="append", default=[], help="pages with labels.json (repeatable)")
     d.add_argument("--threshold", type=float, default=SCORE_THRESHOLD, help="proposal score threshold [%(default)s]")
@@ -169,13 +172,18 @@ def inference_file(path: str | Path) -> Path:
 def _sets(args) -> dict[str, tuple[list[np.ndarray], list[list[np.ndarray]]]]:
     """name -> (images, true quads per image)."""
     sets = {}
-    if not args.no_synth:
+    if not args.no_synth and args.n > 0:
         from ctpn.data import validation_pages
         from ctpn.synth import render_heldout
 
         for name, folder in render_heldout(args.synth_dir, args.n, serving=True).items():
             pages = validation_pages(folder, args.n)
             sets[name] = ([p.image for p in pages], [list(p.lines) for p in pages])
+    if not args.no_synth and args.n_print > 0:
+        from ctpn.synth import print_pages
+
+        pages = print_pages(args.n_print)
+        sets["print-pages"] = ([p.image for p in pages], [list(p.lines) for p in pages])
     for folder in args.folder:
         _, images, quads = load_labelled_folder(folder)
         sets[Path(folder).name] = (images, quads)

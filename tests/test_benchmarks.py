@@ -336,10 +336,10 @@ def test_bench_peers_chinese_runs_untrained_quick(tmp_path):
 
     pages = 1 if faces("eval") else 0
     out = tmp_path / "peers.json"
-    res = main(["--tasks", "chinese", "--untrained", "--tiny", "--quick", "--n-pages", str(pages), "--out", str(out),
-                *_chinese_peer_data(tmp_path)])["chinese"]
+    res = main(["--tasks", "chinese", "--untrained", "--tiny", "--quick", "--n-pages", str(pages), "--n-print-pages",
+                str(pages), "--out", str(out), *_chinese_peer_data(tmp_path)])["chinese"]
     want = ["zh-lines", "zh-heldout-font", *(["zh-print"] if pages else []), "plates", "zh-dev",
-            *(["pages"] if pages else []), "zh-dev-pages"]
+            *(["pages", "print-pages"] if pages else []), "zh-dev-pages"]
     assert [s["name"] for s in res["sets"]] == want
     assert res["tiny"] and res["detector"] and res["orientation"]
     for s in res["sets"]:

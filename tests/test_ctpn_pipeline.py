@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 
+from chinese_ocr.fonts import faces
 from ctpn.config import CTPNConfig
 from ctpn.preprocess import prepare_page
 
@@ -338,3 +339,10 @@ def test_evaluate_folder_writes_metrics_sheet_and_publishes(tiny_model_file, tmp
     assert (tiny_model_file.parent / "inference.keras").is_file()
     entry = find_entry(load_manifest(models), "ctpn")
     assert entry["task"] == "chinese" and (models / "ctpn.keras").is_file() and (models / "ctpn.json").is_file()
+    if faces("eval"):  # the printed-page yardstick, rendered on the fly; no held-out shards with --n 0
+        from ctpn.synth import print_pages
+
+        summary = main(["--model", str(tiny_model_file), "--n", "0", "--n-print", "1", "--backend", "tf",
+                        "--sheet-pages", "0", "--out-dir", str(out)])
+        assert list(summary) == ["print-pages"] and summary["print-pages"]["pages"] == 1
+        assert summary["print-pages"]["lines"] == len(print_pages(1)[0].lines)

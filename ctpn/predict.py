@@ -18,7 +18,7 @@ import numpy as np
 
 from ctpn.config import CTPNConfig
 from ctpn.preprocess import page_scale, prepare_page
-from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, reading_order, share_inside
+from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, reading_order, share_inside, snap_to_ink
 from ocr_common.config import load_config
 
 DEFAULT_MODEL = "models/ctpn.keras"
@@ -124,10 +124,12 @@ class CTPNDetector:
     def lines(self, x: np.ndarray, outputs, shape: tuple[int, ...], cfg: CTPNConfig | None = None,
               score_threshold: float = SCORE_THRESHOLD) -> list[TextLine]:
         """The network's ``(prob, reg, side)`` ``outputs`` on the prepared page ``x`` -> its lines
-        (proposals chained, cut at rules) in pixels of the original image of ``shape``."""
+        (proposals chained, cut at rules, short lines boxed by their ink) in pixels of the original
+        image of ``shape``."""
         cfg = cfg or self.config
         boxes, scores, offsets = decode_proposals(*outputs, cfg, score_threshold)
-        return to_original(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x.shape, shape)
+        lines = snap_to_ink(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x)
+        return to_original(lines, x.shape, shape)
 
     def predict(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[DetectionResult]:
         return [DetectionResult(lines) for lines in self.detect(images, score_threshold)]

@@ -458,3 +458,25 @@ def test_reading_order_keeps_tables_and_receipts_by_rows():
         truth = _page_lines(rects)
         shuffled = [truth[i] for i in np.random.default_rng(1).permutation(len(truth))]
         assert [id(t) for t in reading_order(shuffled)] == [id(t) for t in truth]
+
+
+def test_a_short_line_takes_its_inks_box_and_a_long_or_crowded_one_keeps_its_own():
+    from ctpn.textline import snap_to_ink
+
+    page = np.full((120, 300), 1.0, np.float32)
+    page[40:60, 50:70] = 0.0  # a lone character's ink, 20 x 20: a box with a stroke across (日)
+    page[42:58, 52:68] = 1.0
+    page[49:51, 52:68] = 0.0
+    short = TextLine(_rect(52, 44, 70, 58), 0.99, 1)  # the proposals' box misses 4 px above, 2 below
+    (got,) = snap_to_ink([short], page)
+    assert np.array_equal(got.box, _rect(50, 40, 70, 60)) and got.n == 1 and got.score == short.score
+    long = TextLine(_rect(52, 44, 70, 58), 0.99, 4)  # four proposals: its fitted edges stand
+    assert snap_to_ink([long], page)[0] is long
+    crowded = page.copy()
+    crowded[34:40, 40:80] = 0.0  # ink reaching the window's top edge (a line above): no snap
+    assert snap_to_ink([short], crowded)[0] is short
+    blank = np.full((120, 300), 1.0, np.float32)
+    assert snap_to_ink([short], blank)[0] is short
+    tall = page.copy()
+    tall[20:60, 50:52] = 0.0  # ink twice the line's height (a rule, a figure): no snap
+    assert snap_to_ink([short], tall)[0] is short

@@ -126,7 +126,8 @@ def build_lines(
 
     With the ``image`` the proposals were found on (``(H, W)`` or ``(H, W, 3)``, its pixels), a
     chain is cut where a rule crosses it (:func:`rule_columns`: a table's cell border, a column
-    separator): the proposals on each side make a line of their own, which ends at the rule.
+    separator) and where it spans a wide empty gap (:func:`gap_columns`): the proposals on each
+    side make a line of their own, which ends at the rule or the gap.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
@@ -234,18 +235,60 @@ def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float
     return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in zip(edges[::2], edges[1::2])]
 
 
+# Gaps (gap_columns): a stretch of the line's own band (its proposals' top to bottom) at least
+# GAP_CUT line heights wide in which no pixel stands out from the band's median by GAP_SHARE of
+# the band's ink contrast (its 98th percentile; at least GAP_FLOOR) splits a chain: the labels, and
+# print, end a line at a gap of about an em (a price set apart from its leaders, the next cell of
+# a table drawn without rules). Where the background is busy (texture, clutter, speckle at a third
+# of the ink's contrast or more) nothing is empty, and nothing is cut.
+GAP_CUT = 1.5
+GAP_SHARE = 0.35
+GAP_FLOOR = 0.06
+
+
+def gap_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float], bottom: tuple[float, float],
+                min_width: float = GAP_CUT) -> list[tuple[float, float]]:
+    """The empty stretches inside a line at least ``min_width`` line heights wide, as ``(start,
+    end)`` x intervals in ``grey``'s pixels, in order (arguments as for :func:`rule_columns`; the
+    notes above :data:`GAP_CUT` say what counts). Stretches touching either end are margins, not
+    gaps."""
+    x0, x1 = max(0.0, float(x0)), min(float(grey.shape[1] - 1), float(x1))
+    xs = np.arange(np.floor(x0), np.ceil(x1) + 1, dtype=np.float32)
+    if min_width <= 0 or xs.size < 3:
+        return []
+    t = top[0] * xs + top[1]
+    b = bottom[0] * xs + bottom[1]
+    h = float(np.median(b - t))
+    if h < 4 or xs.size < min_width * h:
+        return []
+    frac = np.linspace(0.0, 1.0, max(8, int(round(h))), dtype=np.float32)[:, None]
+    map_y = (t + frac * (b - t)).astype(np.float32)
+    map_x = np.broadcast_to(xs, map_y.shape).astype(np.float32)
+    band = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    dev = np.abs(band - float(np.median(band)))
+    empty = (dev < max(GAP_FLOOR, GAP_SHARE * float(np.percentile(dev, 98)))).all(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
+    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in zip(edges[::2], edges[1::2])
+            if a > 0 and e < len(xs) and e - a >= min_width * h]
+
+
 def _cut_at_rules(g: np.ndarray, boxes: np.ndarray, grey: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
-    """Chain ``g`` (proposal indices) cut at the rules crossing it: ``(indices, lo, hi)`` per part,
-    its proposals (by centre) between two rules and the x limits those rules set. Rules closer
-    together than the chain's height are stripes, not a table's borders: no cut."""
+    """Chain ``g`` (proposal indices) cut at the rules crossing it and at the wide gaps inside it
+    (:func:`gap_columns`): ``(indices, lo, hi)`` per part, its proposals (by centre) between two
+    cuts and the x limits those cuts set. Rules closer together than the chain's height are
+    stripes, not a table's borders: they do not cut."""
     b = boxes[g]
     cx = (b[:, 0] + b[:, 2]) / 2
     if len(g) < 2:
         return [(g, -np.inf, np.inf)]
-    rules = rule_columns(grey, b[:, 0].min(), b[:, 2].max(), _fit(cx, b[:, 1]), _fit(cx, b[:, 3]))
+    top, bottom = _fit(cx, b[:, 1]), _fit(cx, b[:, 3])
+    rules = rule_columns(grey, b[:, 0].min(), b[:, 2].max(), top, bottom)
     height = float(np.median(b[:, 3] - b[:, 1]))
-    if not rules or any(r[0] - q[1] < height for q, r in zip(rules, rules[1:])):
-        return [(g, -np.inf, np.inf)]  # none, or stripes (a barcode) rather than a table's borders
+    if any(r[0] - q[1] < height for q, r in zip(rules, rules[1:])):
+        rules = []  # stripes (a barcode) rather than a table's borders
+    rules = sorted(rules + gap_columns(grey, b[:, 0].min(), b[:, 2].max(), top, bottom, GAP_CUT))
+    if not rules:
+        return [(g, -np.inf, np.inf)]
     bounds = [-np.inf, *[v for r in rules for v in r], np.inf]
     parts = []
     for lo, hi in zip(bounds[::2], bounds[1::2]):

@@ -480,3 +480,39 @@ def test_a_short_line_takes_its_inks_box_and_a_long_or_crowded_one_keeps_its_own
     tall = page.copy()
     tall[20:60, 50:52] = 0.0  # ink twice the line's height (a rule, a figure): no snap
     assert snap_to_ink([short], tall)[0] is short
+
+
+def _page_with_words(gap: int, noisy: bool = False) -> np.ndarray:
+    """A 200 x 400 page with a 20-px line of glyph strokes from x 32 to 192 and an empty stretch of
+    ``gap`` px ending at x 120 (``noisy``: busy paper, speckled up to half the ink's contrast)."""
+    img = np.full((200, 400, 3), 230, np.uint8)
+    if noisy:
+        speckle = np.random.default_rng(0).integers(-100, 100, img.shape[:2])[..., None]
+        img = np.clip(img.astype(int) + speckle, 0, 255).astype(np.uint8)
+    for x in range(34, 190, 6):
+        if not 120 - gap <= x < 120:
+            img[21:40, x : x + 3] = 30
+    return img
+
+
+def test_a_chain_spanning_a_wide_empty_gap_becomes_two_lines_ending_at_its_ink():
+    from ctpn.textline import GAP_CUT, gap_columns
+
+    flat_top, flat_bottom = (0.0, 20.0), (0.0, 40.0)
+    wide = int(GAP_CUT * 20) + 10  # wider than GAP_CUT line heights
+    page = _page_with_words(wide)
+    (gap,) = gap_columns(page.mean(axis=2) / 255.0, 32, 192, flat_top, flat_bottom)
+    ink = np.flatnonzero(page[30, :, 0] < 128)
+    assert gap == (float(ink[ink < 120].max() + 1), float(ink[ink >= 120].min()))  # from ink to ink
+    narrow = int(GAP_CUT * 20) - 10  # a word space, however wide, under GAP_CUT line heights
+    assert gap_columns(_page_with_words(narrow).mean(axis=2) / 255.0, 32, 192, flat_top, flat_bottom) == []
+    # The margins beyond the line's ends are no gap; nor is a stretch of busy paper.
+    assert gap_columns(_page_with_words(0).mean(axis=2) / 255.0, 0, 260, flat_top, flat_bottom) == []
+    assert gap_columns(_page_with_words(wide, noisy=True).mean(axis=2) / 255.0, 32, 192, flat_top, flat_bottom) == []
+    chain = _chain(range(2, 12), 20, 40)  # x 32 .. 192
+    left, right = _lines(chain, image=page)
+    assert left.box[:, 0].min() == 32 and left.box[:, 0].max() == gap[0]  # the gap ends it
+    assert right.box[:, 0].min() >= gap[1] and right.box[:, 0].max() == 192
+    assert left.n + right.n == 7  # the three proposals centred in the gap belong to neither
+    (line,) = _lines(chain, image=_page_with_words(narrow))
+    assert line.n == 10

@@ -205,20 +205,11 @@ def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float
     ``grey``: the page, one channel in [0, 1]; the line runs from ``x0`` to ``x1`` between the
     edges ``y = a x + b`` given as ``top`` and ``bottom`` ``(a, b)``. The band sampled reaches
     ``reach`` line heights beyond both edges (the notes above :data:`RULE_REACH` say what counts)."""
-    x0, x1 = max(0.0, float(x0)), min(float(grey.shape[1] - 1), float(x1))
-    xs = np.arange(np.floor(x0), np.ceil(x1) + 1, dtype=np.float32)
-    if xs.size < 3:
+    sampled = _band(grey, x0, x1, top, bottom, reach)
+    if sampled is None:
         return []
-    t = top[0] * xs + top[1]
-    b = bottom[0] * xs + bottom[1]
-    h = float(np.median(b - t))
-    if h < 4:
-        return []
-    rows = max(8, int(round(h * (1 + 2 * reach))))
-    frac = np.linspace(-reach, 1 + reach, rows, dtype=np.float32)[:, None]
-    map_y = (t + frac * (b - t)).astype(np.float32)
-    map_x = np.broadcast_to(xs, map_y.shape).astype(np.float32)
-    band = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    xs, h, band = sampled
+    rows = band.shape[0]
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(round(RULE_WIDTH * h)) | 1), 1))
     bg = float(np.median(band))
     if bg >= 0.5:  # paper: dark rules (a light gap between dark glyphs is no rule)
@@ -231,8 +222,34 @@ def rule_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float
     on = ink.mean(axis=0) >= RULE_SHARE
     for part in (slice(None, edge), slice(-edge, None)):  # above the line and below it: thin there too
         on &= (ink[part].mean(axis=0) >= RULE_SHARE) & (thin[part].mean(axis=0) >= RULE_THIN)
+    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in _runs(on)]
+
+
+def _band(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float], bottom: tuple[float, float],
+          reach: float) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """``(xs, h, band)``: the page's columns ``xs`` from ``x0`` to ``x1``, the line's median height
+    ``h`` and the band between its edges (``(a, b)`` of ``y = a x + b``) reaching ``reach`` line
+    heights beyond both, resampled to (at least 8) rows by columns; None when too small to judge."""
+    x0, x1 = max(0.0, float(x0)), min(float(grey.shape[1] - 1), float(x1))
+    xs = np.arange(np.floor(x0), np.ceil(x1) + 1, dtype=np.float32)
+    if xs.size < 3:
+        return None
+    t = top[0] * xs + top[1]
+    b = bottom[0] * xs + bottom[1]
+    h = float(np.median(b - t))
+    if h < 4:
+        return None
+    rows = max(8, int(round(h * (1 + 2 * reach))))
+    frac = np.linspace(-reach, 1 + reach, rows, dtype=np.float32)[:, None]
+    map_y = (t + frac * (b - t)).astype(np.float32)
+    map_x = np.broadcast_to(xs, map_y.shape).astype(np.float32)
+    return xs, h, cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _runs(on: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` index pairs of the runs of True in ``on`` (end exclusive)."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
-    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in zip(edges[::2], edges[1::2])]
+    return [(int(a), int(e)) for a, e in zip(edges[::2], edges[1::2])]
 
 
 # Gaps (gap_columns): a stretch of the line's own band (its proposals' top to bottom) at least
@@ -252,23 +269,13 @@ def gap_columns(grey: np.ndarray, x0: float, x1: float, top: tuple[float, float]
     end)`` x intervals in ``grey``'s pixels, in order (arguments as for :func:`rule_columns`; the
     notes above :data:`GAP_CUT` say what counts). Stretches touching either end are margins, not
     gaps."""
-    x0, x1 = max(0.0, float(x0)), min(float(grey.shape[1] - 1), float(x1))
-    xs = np.arange(np.floor(x0), np.ceil(x1) + 1, dtype=np.float32)
-    if min_width <= 0 or xs.size < 3:
+    sampled = None if min_width <= 0 else _band(grey, x0, x1, top, bottom, 0.0)
+    if sampled is None or sampled[0].size < min_width * sampled[1]:
         return []
-    t = top[0] * xs + top[1]
-    b = bottom[0] * xs + bottom[1]
-    h = float(np.median(b - t))
-    if h < 4 or xs.size < min_width * h:
-        return []
-    frac = np.linspace(0.0, 1.0, max(8, int(round(h))), dtype=np.float32)[:, None]
-    map_y = (t + frac * (b - t)).astype(np.float32)
-    map_x = np.broadcast_to(xs, map_y.shape).astype(np.float32)
-    band = cv2.remap(grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    xs, h, band = sampled
     dev = np.abs(band - float(np.median(band)))
     empty = (dev < max(GAP_FLOOR, GAP_SHARE * float(np.percentile(dev, 98)))).all(axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
-    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in zip(edges[::2], edges[1::2])
+    return [(float(xs[a]), float(xs[e - 1]) + 1.0) for a, e in _runs(empty)
             if a > 0 and e < len(xs) and e - a >= min_width * h]
 
 

@@ -18,7 +18,16 @@ import numpy as np
 
 from ctpn.config import CTPNConfig
 from ctpn.preprocess import page_scale, prepare_page
-from ctpn.textline import TextLine, build_lines, decode_proposals, quad_height, reading_order, share_inside, snap_to_ink
+from ctpn.textline import (
+    TextLine,
+    build_lines,
+    decode_proposals,
+    page_grey,
+    quad_height,
+    reading_order,
+    share_inside,
+    snap_to_ink,
+)
 from ocr_common.config import load_config
 
 DEFAULT_MODEL = "models/ctpn.keras"
@@ -128,7 +137,8 @@ class CTPNDetector:
         image of ``shape``."""
         cfg = cfg or self.config
         boxes, scores, offsets = decode_proposals(*outputs, cfg, score_threshold)
-        lines = snap_to_ink(build_lines(boxes, scores, offsets, x.shape, cfg, image=x), x)
+        grey = page_grey(x)  # once, for the rule and gap cuts and the ink boxes
+        lines = snap_to_ink(build_lines(boxes, scores, offsets, x.shape, cfg, image=grey), grey)
         return to_original(lines, x.shape, shape)
 
     def predict(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[DetectionResult]:

@@ -141,7 +141,7 @@ def build_lines(
     img_h, img_w = image_shape[:2]
     aw = cfg.anchor_width
     lines, boxes_xyxy = [], []
-    grey = None if image is None else _grey(image)
+    grey = None if image is None else page_grey(image)
     parts = []
     for g in _components(len(boxes), edges):
         if len(g) < min_proposals or scores[g].mean() < min_score:
@@ -191,9 +191,12 @@ RULE_WIDTH = 0.3
 RULE_THIN = 0.5
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    """A page as the detector ran on it (RGB or grey; float in [0, 1] or uint8) -> float32 grey in [0, 1]."""
+def page_grey(image: np.ndarray) -> np.ndarray:
+    """A page as the detector ran on it (RGB or grey; float in [0, 1] or uint8) -> float32 grey in [0, 1]
+    (a float32 grey page is returned as it is)."""
     img = np.asarray(image)
+    if img.ndim == 2 and img.dtype == np.float32:
+        return img
     grey = img.astype(np.float32) * (1.0 if np.issubdtype(img.dtype, np.floating) else 1.0 / 255.0)
     return cv2.cvtColor(grey, cv2.COLOR_RGB2GRAY) if grey.ndim == 3 else grey
 
@@ -325,7 +328,7 @@ def snap_to_ink(lines: list[TextLine], image: np.ndarray,
     which miss a lone character's ink by a few pixels (it read right, but its box covered 0.7 of
     the character). Ink running on to the window's edge (a neighbour, a panel, a photo) or of
     another size leaves the box as it was."""
-    grey = _grey(image)
+    grey = page_grey(image)
     img_h, img_w = grey.shape
     out = []
     for t in lines:

@@ -27,7 +27,7 @@ import numpy as np
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.orientation import RecognizerOrientation, turn_image
 from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineText
-from ctpn.textline import quad_height
+from ctpn.textline import TextLine, quad_height
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -257,8 +257,9 @@ class ChinesePredictor:
     def read_page(self, image: np.ndarray) -> ChineseResult:
         if self.detector is None:
             raise ModelUnavailable("the text-line detector (ctpn) is not installed; read one line with ?detect=0")
-        quads = [ln.box for ln in self.detector.detect([image])[0]]
-        crops = [crop_line(image, q) for q in quads]
+        lines = self.detector.detect([image])[0]
+        quads = [ln.box for ln in lines]
+        crops = [crop_line(image, _crop_box(ln)) for ln in lines]
         # The recogniser's orientation check compares with the upright readings: make them first
         # and keep them when the page is upright, as nearly every page is.
         texts = self.read_lines(crops) if isinstance(self.orientation, RecognizerOrientation) else None
@@ -266,8 +267,9 @@ class ChinesePredictor:
         if turned:
             # Read the page upright: its lines come in reading order again, and every crop turns.
             upright = turn_image(image)
-            found = [ln.box for ln in self.detector.detect([upright])[0]]
-            crops = [crop_line(upright, q) for q in found]
+            lines = self.detector.detect([upright])[0]
+            found = [ln.box for ln in lines]
+            crops = [crop_line(upright, _crop_box(ln)) for ln in lines]
             quads = turn_quads(found, image.shape)
             texts = None
         readings = [LineReading(r.text, q, r.confidence) for r, q in zip(texts or self.read_lines(crops), quads)]
@@ -278,6 +280,12 @@ class ChinesePredictor:
     def predict(self, images: list[np.ndarray], detect: bool = True) -> list[ChineseResult]:
         """Decoded images -> one :class:`ChineseResult` each; ``detect=False`` reads each image as one line."""
         return [self.read_page(im) if detect else self.read_line(im) for im in images]
+
+
+def _crop_box(line: TextLine) -> np.ndarray:
+    """The quad a detected line is read from: the box fitted through its proposals, which the
+    recogniser reads best, where the detector reports the box widened to their reach."""
+    return line.box if line.fit is None else line.fit
 
 
 def main(argv: list[str] | None = None) -> int:

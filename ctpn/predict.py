@@ -27,6 +27,7 @@ from ctpn.textline import (
     reading_order,
     share_inside,
     snap_to_ink,
+    widen,
 )
 from ocr_common.config import load_config
 
@@ -110,20 +111,20 @@ class CTPNDetector:
 
     def detect(self, images: list[np.ndarray], score_threshold: float = SCORE_THRESHOLD) -> list[list[TextLine]]:
         """Text lines per image (uint8 or float [0, 1]; grey, RGB or RGBA), reading order, quads in
-        pixels of that image."""
+        pixels of that image, each widened to its proposals' reach (``ctpn.textline.widen``)."""
         if not images:
             return []
         coarse = self._detect(images, self.config, score_threshold)
         side = self.config.max_side
         big = [i for i, im in enumerate(images) if max(np.shape(im)[:2]) > side]
         if not big or (self.fine_side or 0) <= side:
-            return coarse
+            return [widen(c, np.shape(im)) for c, im in zip(coarse, images)]
         fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side)
         fine = self._detect([images[i] for i in big], fine_cfg, score_threshold)
         for i, lines in zip(big, fine):
             h, w = np.shape(images[i])[:2]
             coarse[i] = merge_scales(coarse[i], lines, page_scale(h, w, self.config))
-        return coarse
+        return [widen(c, np.shape(im)) for c, im in zip(coarse, images)]
 
     def _detect(self, images: list[np.ndarray], cfg: CTPNConfig, score_threshold: float) -> list[list[TextLine]]:
         prepared = [prepare_page(im, cfg)[0] for im in images]
@@ -169,7 +170,8 @@ def to_original(lines: list[TextLine], run_shape: tuple[int, ...], shape: tuple[
         box = t.box * ratio
         box[:, 0] = np.clip(box[:, 0], 0, w)
         box[:, 1] = np.clip(box[:, 1], 0, h)
-        moved.append(TextLine(box=box.astype(np.float32), score=t.score, n=t.n))
+        moved.append(TextLine(box=box.astype(np.float32), score=t.score, n=t.n, rise=t.rise * ratio[1],
+                              drop=t.drop * ratio[1]))
     return moved
 
 

@@ -22,11 +22,16 @@ LINE_MAX_INSIDE = 0.5
 @dataclass(eq=False)  # compared by identity: a box is an array
 class TextLine:
     """A detected line: ``box`` ``(4, 2)`` float32 quad ``[tl, tr, br, bl]`` in image pixels,
-    ``score`` the mean score of its ``n`` proposals."""
+    ``score`` the mean score of its ``n`` proposals. ``rise`` / ``drop``: how far (px) its
+    proposals reach above / below ``box`` (:func:`build_lines`); ``fit``: the box fitted through
+    them, where ``box`` was moved out to that reach (:func:`widen`): the recogniser reads that crop."""
 
     box: np.ndarray
     score: float
     n: int
+    rise: float = 0.0
+    drop: float = 0.0
+    fit: np.ndarray | None = None
 
 
 def decode_proposals(
@@ -98,6 +103,17 @@ def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
+# Envelopes (build_lines, widen): a line of ENVELOPE_MIN proposals or more reaches from its fitted
+# top edge raised to the ENVELOPE_SHARE quantile of its proposals' tops about that edge, to its
+# fitted bottom edge lowered to the 1 - ENVELOPE_SHARE quantile of their bottoms, by at most
+# ENVELOPE_CAP of their median height each. A least-squares edge runs through the middle of its
+# proposals, and most of a line's proposals stand over its lower glyphs (digits, Latin, dot leaders,
+# punctuation), so the fitted box misses the tops of its tallest characters.
+ENVELOPE_SHARE = 0.05
+ENVELOPE_MIN = 4
+ENVELOPE_CAP = 0.25
+
+
 def build_lines(
     boxes: np.ndarray,
     scores: np.ndarray,
@@ -112,6 +128,7 @@ def build_lines(
     min_proposals: int = 2,
     max_inside: float = LINE_MAX_INSIDE,
     image: np.ndarray | None = None,
+    envelope: float = ENVELOPE_SHARE,
 ) -> list[TextLine]:
     """Chain proposals ``(N, 4)`` xyxy into text lines, in reading order.
 
@@ -128,6 +145,10 @@ def build_lines(
     chain is cut where a rule crosses it (:func:`rule_columns`: a table's cell border, a column
     separator) and where it spans a wide empty gap (:func:`gap_columns`): the proposals on each
     side make a line of their own, which ends at the rule or the gap.
+
+    Each line records how far its proposals reach beyond its fitted edges (``rise``, ``drop``; the
+    notes above :data:`ENVELOPE_SHARE`, ``envelope`` the share, 0: none); :func:`widen` moves the
+    box out to them once the lines are settled.
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
@@ -170,12 +191,44 @@ def build_lines(
         )
         quad[:, 0] = np.clip(quad[:, 0], 0, img_w)
         quad[:, 1] = np.clip(quad[:, 1], 0, img_h)
-        lines.append(TextLine(box=quad.astype(np.float32), score=score, n=len(g)))
+        rise, drop = _envelope(cx, b, (at, bt), (ab, bb), envelope)
+        lines.append(TextLine(box=quad.astype(np.float32), score=score, n=len(g), rise=rise, drop=drop))
         boxes_xyxy.append([*quad.min(axis=0), *quad.max(axis=0)])
     if not lines:
         return []
     keep = nms(np.array(boxes_xyxy), np.array([t.score for t in lines]), LINE_NMS_IOU)
     return reading_order(drop_contained([lines[i] for i in keep], max_inside))
+
+
+def _envelope(cx: np.ndarray, b: np.ndarray, top: tuple[float, float], bottom: tuple[float, float],
+              share: float) -> tuple[float, float]:
+    """How far (px, >= 0) the proposals ``b`` (centres ``cx``) reach above the fitted ``top`` edge
+    and below the ``bottom`` one: their ``share`` and ``1 - share`` quantiles (see ENVELOPE_SHARE)."""
+    if share <= 0 or len(cx) < ENVELOPE_MIN:
+        return 0.0, 0.0
+    (at, bt), (ab, bb) = top, bottom
+    cap = ENVELOPE_CAP * float(np.median(b[:, 3] - b[:, 1]))
+    rise = -float(np.quantile(b[:, 1] - (at * cx + bt), share))
+    drop = float(np.quantile(b[:, 3] - (ab * cx + bb), 1 - share))
+    return round(float(np.clip(rise, 0, cap)), 3), round(float(np.clip(drop, 0, cap)), 3)  # not float noise
+
+
+def widen(lines: list[TextLine], image_shape: tuple[int, ...]) -> list[TextLine]:
+    """``lines`` with their boxes moved out to the proposals' envelope (``rise`` px up, ``drop``
+    down, within an image of ``image_shape``); a widened line keeps its fitted box as ``fit``.
+
+    The detector widens last: its decisions between lines (NMS, fragments, which scale a line is
+    taken from) are made on the fitted boxes."""
+    img_h = image_shape[0]
+    out = []
+    for t in lines:
+        if t.rise or t.drop:
+            box = t.box.copy()
+            box[:2, 1] = np.clip(box[:2, 1] - t.rise, 0, img_h)
+            box[2:, 1] = np.clip(box[2:, 1] + t.drop, 0, img_h)
+            t = TextLine(box=box, score=t.score, n=t.n, fit=t.box)
+        out.append(t)
+    return out
 
 
 # Rules (rule_columns): the band around a chain is sampled from RULE_REACH line heights above its

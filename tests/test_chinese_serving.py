@@ -465,7 +465,8 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
     try:
         quads = [np.array([[20, 20 + 60 * i], [300, 20 + 60 * i], [300, 52 + 60 * i], [20, 52 + 60 * i]], np.float32)
                  for i in range(3)]
-        monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
+        monkeypatch.setattr(predictor.detector, "detect",
+                            lambda images: [[SimpleNamespace(box=q, fit=None) for q in quads]])
         read_sizes = []
 
         def read(images, decoder="best-path", variants=None):  # sure of ink in the upper half of a line
@@ -492,6 +493,38 @@ def test_a_page_turned_by_the_recognisers_check_reads_each_upright_line_once(mod
         predictor.close()
 
 
+def test_a_widened_line_is_read_from_its_fitted_box_and_answered_with_the_wider_one(models_dir, tmp_path,
+                                                                                     monkeypatch):
+    """The detector reports a line's box moved out to its proposals' reach and keeps the fitted box
+    (``ctpn.textline.widen``): the recogniser reads the fitted box's crop, the answer carries the
+    reported box."""
+    from chinese_ocr.predict import ChinesePredictor, crop_line
+    from chinese_ocr.recognize import LineText
+    from ctpn.textline import TextLine
+
+    for name in ("chinese.keras", "chinese.json"):
+        shutil.copy(models_dir / name, tmp_path / name)
+    predictor = ChinesePredictor(tmp_path / "chinese.keras", detector=models_dir / "ctpn.keras", orientation=False)
+    try:
+        fit = np.array([[20, 40], [300, 40], [300, 72], [20, 72]], np.float32)
+        box = np.array([[20, 32], [300, 32], [300, 76], [20, 76]], np.float32)
+        monkeypatch.setattr(predictor.detector, "detect", lambda images: [[TextLine(box, 0.95, 12, fit=fit)]])
+        shapes = []
+
+        def read(images, decoder="best-path", variants=None):
+            shapes.extend(im.shape for im in images)
+            return [LineText("字", 0.95) for _ in images]
+
+        monkeypatch.setattr(predictor.recognizer, "read", read)
+        page = np.full((120, 320), 255, np.uint8)
+        page[44:70, 30:290] = 0
+        result = predictor.read_page(page)
+        assert result.text == "字" and shapes == [crop_line(page, fit).shape] != [crop_line(page, box).shape]
+        np.testing.assert_array_equal(result.lines[0].box, box)
+    finally:
+        predictor.close()
+
+
 def test_a_page_is_read_at_the_serving_size_and_unsure_lines_left_out(models_dir, tmp_path, monkeypatch):
     """A large page is detected again at up to ``FINE_SIDE``; a page keeps the lines read at least
     ``min_confidence`` surely; ``detect=0`` answers its line however unsure."""
@@ -509,7 +542,8 @@ def test_a_page_is_read_at_the_serving_size_and_unsure_lines_left_out(models_dir
         assert predictor.detector.fine_side == FINE_SIDE  # a large page is read at more than the training size
         quads = [np.array([[20, 20 + 60 * i], [300, 20 + 60 * i], [300, 52 + 60 * i], [20, 52 + 60 * i]], np.float32)
                  for i in range(3)]
-        monkeypatch.setattr(predictor.detector, "detect", lambda images: [[SimpleNamespace(box=q) for q in quads]])
+        monkeypatch.setattr(predictor.detector, "detect",
+                            lambda images: [[SimpleNamespace(box=q, fit=None) for q in quads]])
         sure = iter([0.95, MIN_LINE_CONFIDENCE - 0.01, MIN_LINE_CONFIDENCE] * 2)
 
         def read(images, decoder="best-path", variants=None):

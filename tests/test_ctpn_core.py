@@ -262,6 +262,27 @@ def test_side_offsets_refine_the_ends_and_weak_lines_are_dropped():
     assert build_lines(np.zeros((0, 4)), np.zeros(0), None, (200, 400), CFG) == []
 
 
+def test_a_line_reaches_the_tops_of_its_tallest_proposals_once_widened():
+    """Three tall proposals (characters) and twelve lower ones (dot leaders) on one baseline: the
+    fitted top runs through the middle, the widened box reaches the characters' tops (by at most
+    ENVELOPE_CAP of the median height) and keeps the fitted box; even lines are left as they are."""
+    from ctpn.textline import ENVELOPE_CAP, widen
+
+    tall, low = _chain(range(2, 5), 20, 40), _chain(range(5, 17), 25, 40)
+    (line,) = _lines(tall, low)
+    (plain,) = _lines(tall, low, envelope=0)
+    np.testing.assert_array_equal(line.box, plain.box)  # decisions between lines see the fitted box
+    assert plain.rise == plain.drop == 0 and line.drop == 0 and 0 < line.rise <= ENVELOPE_CAP * 15
+    (wide,) = widen([line], (200, 400))
+    assert wide.fit is line.box and wide.box[0, 1] < line.box[0, 1] - 1 and wide.box[0, 1] <= 20.5
+    np.testing.assert_allclose(wide.box[2:], line.box[2:])
+    np.testing.assert_allclose(wide.box[:2, 1], line.box[:2, 1] - line.rise, atol=1e-4)
+    (even,) = _lines(_chain(range(2, 20), 40, 60, slope=0.1))
+    assert even.rise == even.drop == 0 and widen([even], (200, 400))[0] is even
+    (short,) = _lines(_chain(range(2, 4), 20, 40), _chain(range(4, 5), 25, 40))  # too few to say
+    assert short.rise == short.drop == 0
+
+
 def test_weaker_duplicate_proposals_do_not_make_extra_lines():
     strong = _chain(range(2, 12), 20, 40, score=0.97)
     weak = _chain(range(2, 12), 21, 43, score=0.92)

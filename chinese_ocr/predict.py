@@ -27,7 +27,7 @@ import numpy as np
 from chinese_ocr.config import ChineseConfig
 from chinese_ocr.orientation import RecognizerOrientation, turn_image
 from chinese_ocr.recognize import DECODERS, DEFAULT_DECODER, LineText
-from ctpn.textline import TextLine, quad_height
+from ctpn.textline import quad_height
 from ocr_common.errors import ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -257,9 +257,7 @@ class ChinesePredictor:
     def read_page(self, image: np.ndarray) -> ChineseResult:
         if self.detector is None:
             raise ModelUnavailable("the text-line detector (ctpn) is not installed; read one line with ?detect=0")
-        lines = self.detector.detect([image])[0]
-        quads = [ln.box for ln in lines]
-        crops = [crop_line(image, _crop_box(ln)) for ln in lines]
+        quads, crops = self._detect_crops(image)
         # The recogniser's orientation check compares with the upright readings: make them first
         # and keep them when the page is upright, as nearly every page is.
         texts = self.read_lines(crops) if isinstance(self.orientation, RecognizerOrientation) else None
@@ -267,9 +265,7 @@ class ChinesePredictor:
         if turned:
             # Read the page upright: its lines come in reading order again, and every crop turns.
             upright = turn_image(image)
-            lines = self.detector.detect([upright])[0]
-            found = [ln.box for ln in lines]
-            crops = [crop_line(upright, _crop_box(ln)) for ln in lines]
+            found, crops = self._detect_crops(upright)
             quads = turn_quads(found, image.shape)
             texts = None
         readings = [LineReading(r.text, q, r.confidence) for r, q in zip(texts or self.read_lines(crops), quads)]
@@ -277,15 +273,16 @@ class ChinesePredictor:
             readings = [r for r in readings if r.text and r.confidence >= self.min_confidence]
         return ChineseResult("\n".join(r.text for r in readings), readings, turned)
 
+    def _detect_crops(self, image: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The page's lines: the boxes the detector reports (widened to their proposals' reach,
+        ``ctpn.textline.widen``) and the crops read, cut from the boxes fitted through the
+        proposals, which the recogniser reads best."""
+        lines = self.detector.detect([image])[0]
+        return [ln.box for ln in lines], [crop_line(image, ln.box if ln.fit is None else ln.fit) for ln in lines]
+
     def predict(self, images: list[np.ndarray], detect: bool = True) -> list[ChineseResult]:
         """Decoded images -> one :class:`ChineseResult` each; ``detect=False`` reads each image as one line."""
         return [self.read_page(im) if detect else self.read_line(im) for im in images]
-
-
-def _crop_box(line: TextLine) -> np.ndarray:
-    """The quad a detected line is read from: the box fitted through its proposals, which the
-    recogniser reads best, where the detector reports the box widened to their reach."""
-    return line.box if line.fit is None else line.fit
 
 
 def main(argv: list[str] | None = None) -> int:

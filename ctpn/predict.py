@@ -117,14 +117,13 @@ class CTPNDetector:
         coarse = self._detect(images, self.config, score_threshold)
         side = self.config.max_side
         big = [i for i, im in enumerate(images) if max(np.shape(im)[:2]) > side]
-        if not big or (self.fine_side or 0) <= side:
-            return [widen(c, np.shape(im)) for c, im in zip(coarse, images)]
-        fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side)
-        fine = self._detect([images[i] for i in big], fine_cfg, score_threshold)
-        for i, lines in zip(big, fine):
-            h, w = np.shape(images[i])[:2]
-            coarse[i] = merge_scales(coarse[i], lines, page_scale(h, w, self.config))
-        return [widen(c, np.shape(im)) for c, im in zip(coarse, images)]
+        if big and (self.fine_side or 0) > side:
+            fine_cfg = dataclasses.replace(self.config, max_side=self.fine_side)
+            fine = self._detect([images[i] for i in big], fine_cfg, score_threshold)
+            for i, lines in zip(big, fine):
+                h, w = np.shape(images[i])[:2]
+                coarse[i] = merge_scales(coarse[i], lines, page_scale(h, w, self.config))
+        return [widen(lines, np.shape(im)) for lines, im in zip(coarse, images)]
 
     def _detect(self, images: list[np.ndarray], cfg: CTPNConfig, score_threshold: float) -> list[list[TextLine]]:
         prepared = [prepare_page(im, cfg)[0] for im in images]
